@@ -1,0 +1,25 @@
+//! oxcd-core: the member as a state machine.
+//!
+//! Raft, the MVCC key-value store, watches, leases, auth, membership and the certificate identity
+//! rules, with no IO at all: the driver passes inputs in (`handle_*`, each with `now`), drains
+//! outputs (`poll_output`) after every change, and sleeps until `poll_timeout`. Time and the seed
+//! of the random generator are inputs, so the same inputs give the same outputs byte for byte.
+//!
+//! `#![no_std]` + `alloc`; no clock, random source, socket, file or thread is reachable from here.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod backend;
+pub mod ids;
+pub mod rng;
+pub mod testing;
+pub mod time;
+
+pub use ids::{LeaseId, LogIndex, NodeId, Term};
+pub use time::Instant;

@@ -1,0 +1,1 @@
+//! oxcd-runtime-mio: drives the core with sockets, TLS, timers and storage.

@@ -1,0 +1,1 @@
+//! oxcd-runtime-smol: drives the core with sockets, TLS, timers and storage.

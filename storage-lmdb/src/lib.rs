@@ -1,0 +1,3 @@
+//! oxcd-storage-lmdb: LMDB storage behind the core's `Backend` and `BackendWriter` traits.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! oxcd-tests: the deterministic simulator and the project-level tests.
