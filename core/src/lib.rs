@@ -16,10 +16,12 @@ extern crate alloc;
 extern crate std;
 
 pub mod backend;
+pub mod error;
 pub mod ids;
 pub mod rng;
 pub mod testing;
 pub mod time;
 
+pub use error::{ApiError, GrpcCode};
 pub use ids::{LeaseId, LogIndex, NodeId, Term};
 pub use time::Instant;
