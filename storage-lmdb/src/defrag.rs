@@ -199,6 +199,9 @@ fn copy_records(source: &ReadTxn, env: &Env<WithoutTls>, dbs: &Dbs) -> Result<u6
             txn_bytes += key.len() + value.len();
             if txn_bytes >= COPY_TXN_BYTES {
                 wtxn.commit()?;
+                // Flushing each chunk spreads the copy's IO out, instead of one large sync
+                // that would stall the live store's fsyncs behind it.
+                env.force_sync()?;
                 wtxn = env.write_txn()?;
                 txn_bytes = 0;
             }
