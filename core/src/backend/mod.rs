@@ -178,7 +178,9 @@ impl WriteBatch {
             .map(|op| match op {
                 WriteOp::Put { key, value, .. } => key.len() + value.len(),
                 WriteOp::Delete { key, .. } => key.len(),
-                WriteOp::DeleteRange { from, to, .. } => from.len() + to.as_ref().map_or(0, Vec::len),
+                WriteOp::DeleteRange { from, to, .. } => {
+                    from.len() + to.as_ref().map_or(0, Vec::len)
+                }
                 WriteOp::InstallStagedSnapshot => 0,
             })
             .sum()

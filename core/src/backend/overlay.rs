@@ -179,7 +179,10 @@ mod tests {
     fn scan_all(overlay: &Overlay, backend: &MemBackend, table: Table) -> Vec<(String, String)> {
         let mut out = Vec::new();
         overlay.scan(backend, table, b"", None, &mut |k, v| {
-            out.push((String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap()));
+            out.push((
+                String::from_utf8(k.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            ));
             ControlFlow::Continue(())
         });
         out
