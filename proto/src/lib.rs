@@ -3,6 +3,7 @@
 //! - [`mvccpb`], [`authpb`], [`membershippb`], [`etcdserverpb`]: etcd's protobuf messages as
 //!   hand-written prost structs with etcd's package names, message names and field numbers.
 //! - [`service`]: the gRPC method table (paths, streaming kinds, message types).
+//! - [`grpc`]: gRPC message framing, status codes and metadata helpers.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -14,7 +15,9 @@ extern crate std;
 
 pub mod authpb;
 pub mod etcdserverpb;
+pub mod grpc;
 pub mod membershippb;
 pub mod mvccpb;
+pub mod service;
 
 pub use prost::Message;
