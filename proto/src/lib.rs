@@ -4,6 +4,7 @@
 //!   hand-written prost structs with etcd's package names, message names and field numbers.
 //! - [`service`]: the gRPC method table (paths, streaming kinds, message types).
 //! - [`grpc`]: gRPC message framing, status codes and metadata helpers.
+//! - [`peer`]: the oxcd peer protocol: handshake and length-prefixed bincode frames.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod etcdserverpb;
 pub mod grpc;
 pub mod membershippb;
 pub mod mvccpb;
+pub mod peer;
 pub mod service;
 
 pub use prost::Message;
