@@ -4,6 +4,7 @@
 //!   hand-written prost structs with etcd's package names, message names and field numbers.
 //! - [`service`]: the gRPC method table (paths, streaming kinds, message types).
 //! - [`grpc`]: gRPC message framing, status codes and metadata helpers.
+//! - [`json`] (feature `json`): etcd's grpc-gateway JSON mapping for `/v3/*`.
 //! - [`peer`]: the oxcd peer protocol: handshake and length-prefixed bincode frames.
 
 #![no_std]
@@ -17,6 +18,8 @@ extern crate std;
 pub mod authpb;
 pub mod etcdserverpb;
 pub mod grpc;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod membershippb;
 pub mod mvccpb;
 pub mod peer;
