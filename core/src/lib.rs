@@ -20,6 +20,7 @@ pub mod codec;
 pub mod error;
 pub mod ids;
 pub mod membership;
+pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;
