@@ -113,7 +113,7 @@ methods! {
     Defragment: "Maintenance" "Defragment" Unary
         "DefragmentRequest" -> "DefragmentResponse", "/v3/maintenance/defragment";
     Hash: "Maintenance" "Hash" Unary "HashRequest" -> "HashResponse", "/v3/maintenance/hash";
-    HashKv: "Maintenance" "HashKV" Unary
+    HashKV: "Maintenance" "HashKV" Unary
         "HashKVRequest" -> "HashKVResponse", "/v3/maintenance/hashkv";
     Snapshot: "Maintenance" "Snapshot" ServerStreaming
         "SnapshotRequest" -> "SnapshotResponse", "/v3/maintenance/snapshot";
@@ -216,7 +216,7 @@ mod tests {
     fn known_paths_and_kinds() {
         assert_eq!(method("/etcdserverpb.KV/Range"), Some(Method::Range));
         assert_eq!(method("/etcdserverpb.KV/Compact"), Some(Method::Compact));
-        assert_eq!(method("/etcdserverpb.Maintenance/HashKV"), Some(Method::HashKv));
+        assert_eq!(method("/etcdserverpb.Maintenance/HashKV"), Some(Method::HashKV));
         assert_eq!(
             method("/etcdserverpb.Auth/UserChangePassword"),
             Some(Method::UserChangePassword)

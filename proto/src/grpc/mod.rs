@@ -147,6 +147,18 @@ impl Status {
         Status { code, message: message.into() }
     }
 
+    /// The `grpc-status` trailer value (decimal).
+    pub fn grpc_status_value(&self) -> String {
+        format!("{}", self.code.as_u32())
+    }
+
+    /// The `grpc-message` trailer value, percent-encoded.
+    pub fn grpc_message_value(&self) -> String {
+        let mut out = String::new();
+        encode_grpc_message(&self.message, &mut out);
+        out
+    }
+
     /// grpc-go's answer to a request whose `grpc-encoding` names a compressor this server does
     /// not have (oxcd has none): `Unimplemented`.
     pub fn unsupported_encoding(encoding: &str) -> Status {
@@ -154,5 +166,24 @@ impl Status {
             Code::Unimplemented,
             format!("grpc: Decompressor is not installed for grpc-encoding \"{encoding}\""),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_trailer_values() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(code.as_u32() as usize, i);
+            assert_eq!(Code::from_u32(i as u32), *code);
+        }
+        assert_eq!(Code::from_u32(17), Code::Unknown);
+        assert_eq!(Code::ResourceExhausted.name(), "RESOURCE_EXHAUSTED");
+        assert_eq!(Code::Unauthenticated.http_status(), 401);
+        let status = Status::new(Code::FailedPrecondition, "etcdserver: 100% full\n");
+        assert_eq!(status.grpc_status_value(), "9");
+        assert_eq!(status.grpc_message_value(), "etcdserver: 100%25 full%0A");
     }
 }
