@@ -55,8 +55,12 @@ pub(super) fn command() -> Command {
         if s.section == Section::Hidden {
             arg = arg.hide(true);
         } else {
-            arg =
-                arg.help(format!("{} [default: {shown}]", s.help)).help_heading(s.section.title());
+            let help = if s.default.is_empty() {
+                s.help.to_string()
+            } else {
+                format!("{} [default: {shown}]", s.help)
+            };
+            arg = arg.help(help).help_heading(s.section.title());
         }
         cmd = cmd.arg(arg);
     }
