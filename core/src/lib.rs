@@ -17,6 +17,7 @@ extern crate std;
 
 pub mod backend;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod rng;
 pub mod testing;
