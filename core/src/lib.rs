@@ -16,9 +16,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod backend;
+pub mod codec;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod membership;
 pub mod rng;
 pub mod testing;
 pub mod time;
