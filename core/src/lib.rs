@@ -22,6 +22,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod membership;
+pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;
