@@ -15,9 +15,11 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod membership;
 pub mod raft;
