@@ -284,3 +284,15 @@ fn config_is_validated() {
     c.password_checks_max = 0;
     assert_eq!(c.validate(), Err(AuthConfigError::NoPasswordChecks));
 }
+
+#[test]
+fn debug_output_shows_no_secrets() {
+    let mut env = enabled_env();
+    let token = env.store.authenticate(env.now, LogIndex(50), "alice", "abcdefghijklmnop").unwrap();
+    let _pending = env.store.start_authenticate(1, "alice", "hunter2").unwrap();
+    let shown = alloc::format!("{:?}", env.store);
+    assert!(shown.contains("alice"));
+    for secret in [token.as_str(), "hunter2", "hash-of-pw"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}

@@ -15,6 +15,7 @@ use crate::LogIndex;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use core::time::Duration;
 use oxcd_proto::authpb::{Permission, Role, User, UserAddOptions};
 use oxcd_proto::etcdserverpb as pb;
@@ -82,7 +83,6 @@ pub enum Identified {
 }
 
 /// This member's auth state.
-#[derive(Debug)]
 pub struct AuthStore {
     pub(super) enabled: bool,
     pub(super) revision: AuthRevision,
@@ -92,6 +92,20 @@ pub struct AuthStore {
     pub(super) access: BTreeMap<String, UserAccess>,
     pub(super) tokens: SimpleTokens,
     pub(super) password_checks: PasswordChecks,
+}
+
+impl fmt::Debug for AuthStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and counts only: no password hashes, no tokens.
+        f.debug_struct("AuthStore")
+            .field("enabled", &self.enabled)
+            .field("revision", &self.revision)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("roles", &self.roles.keys().collect::<Vec<_>>())
+            .field("tokens", &self.tokens.len())
+            .field("password_checks", &self.password_checks.attempts.len())
+            .finish()
+    }
 }
 
 impl AuthStore {
