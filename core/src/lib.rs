@@ -18,6 +18,7 @@ extern crate std;
 pub mod backend;
 pub mod error;
 pub mod ids;
+pub mod mvcc;
 pub mod rng;
 pub mod testing;
 pub mod time;

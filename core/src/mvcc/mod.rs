@@ -1,0 +1,11 @@
+//! The multi-version key-value store: etcd's revision model, ranges, writes, transactions and
+//! compaction, with values in the backend and only the key index in memory.
+
+pub mod crc32c;
+pub mod key_index;
+pub mod revision;
+pub mod storage;
+
+pub use key_index::{KeyIndexTree, KeySpan};
+pub use revision::{BucketKey, KvRevision, Revision};
+pub use storage::{StorageMut, StorageRef};
