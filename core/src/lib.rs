@@ -16,8 +16,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod backend;
+pub mod codec;
 pub mod error;
 pub mod ids;
+pub mod membership;
 pub mod mvcc;
 pub mod rng;
 pub mod testing;

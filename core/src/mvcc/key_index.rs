@@ -17,6 +17,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::{Bound, ControlFlow};
 
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// A set of keys, as requests name them (`key` plus `range_end`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeySpan<'a> {
@@ -58,7 +60,7 @@ impl<'a> KeySpan<'a> {
         }
     }
 
-    fn bounds(&self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    fn bounds(&self) -> Option<KeyBounds<'a>> {
         match *self {
             KeySpan::Single(k) => Some((Bound::Included(k), Bound::Included(k))),
             KeySpan::From(k) => Some((Bound::Included(k), Bound::Unbounded)),

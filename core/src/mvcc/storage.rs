@@ -4,9 +4,8 @@
 //! yet confirmed durable); it lends both for each call. Reads see the overlay over the backend;
 //! writes go to the overlay, and the Node hands them to the runtime with `Overlay::take_batch`.
 
-use crate::backend::{Backend, Overlay, Table};
+use crate::backend::{Backend, Overlay, Table, Visit};
 use alloc::vec::Vec;
-use core::ops::ControlFlow;
 
 /// Read access: the backend with the pending writes over it.
 #[derive(Clone, Copy)]
@@ -44,7 +43,7 @@ impl<'a> StorageRef<'a> {
         table: Table,
         from: &[u8],
         to: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visit<'_>,
     ) {
         self.overlay.scan(self.backend, table, from, to, visit);
     }
