@@ -19,6 +19,7 @@ pub mod backend;
 pub mod codec;
 pub mod error;
 pub mod ids;
+pub mod lease;
 pub mod membership;
 pub mod mvcc;
 pub mod rng;

@@ -1,6 +1,7 @@
 //! The multi-version key-value store: etcd's revision model, ranges, writes, transactions and
 //! compaction, with values in the backend and only the key index in memory.
 
+pub mod auto_compact;
 pub mod crc32c;
 pub mod key_index;
 pub mod revision;

@@ -38,13 +38,7 @@ impl<'a> StorageRef<'a> {
     }
 
     /// Visits `[from, to)` of `table` in key order until `visit` breaks.
-    pub fn scan(
-        &self,
-        table: Table,
-        from: &[u8],
-        to: Option<&[u8]>,
-        visit: &mut Visit<'_>,
-    ) {
+    pub fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, visit: &mut Visit<'_>) {
         self.overlay.scan(self.backend, table, from, to, visit);
     }
 }
