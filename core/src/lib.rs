@@ -25,6 +25,7 @@ pub mod mvcc;
 pub mod rng;
 pub mod testing;
 pub mod time;
+pub mod watch;
 
 pub use error::{ApiError, GrpcCode};
 pub use ids::{LeaseId, LogIndex, NodeId, Term};

@@ -3,10 +3,17 @@
 
 pub mod auto_compact;
 pub mod crc32c;
+pub mod hash;
 pub mod key_index;
+pub mod kv;
+pub mod range;
 pub mod revision;
 pub mod storage;
+pub mod txn;
+pub mod store;
 
 pub use key_index::{KeyIndexTree, KeySpan};
 pub use revision::{BucketKey, KvRevision, Revision};
 pub use storage::{StorageMut, StorageRef};
+#[cfg(test)]
+mod scenario_tests;
