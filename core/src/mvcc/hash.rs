@@ -53,7 +53,8 @@ pub fn hash_kv(store: &Store, storage: StorageRef<'_>, rev: i64) -> Result<KvHas
             if bucket.tombstone {
                 return ControlFlow::Continue(());
             }
-            let kv = KeyValue::decode(v).unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
+            let kv = KeyValue::decode(v)
+                .unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
             if store.index().get(&kv.key, rev) != Some(bucket.rev) {
                 return ControlFlow::Continue(());
             }

@@ -19,8 +19,8 @@ use super::revision::Revision;
 use super::storage::{StorageMut, StorageRef};
 use super::store::{Change, CompactionProgress, Store};
 use super::txn::{
-    check_delete_range_request, check_path, check_put_request, check_txn_request, compare_path, delete_op,
-    is_txn_read_only, put_op, run_path, ReadTarget,
+    check_delete_range_request, check_path, check_put_request, check_txn_request, compare_path,
+    delete_op, is_txn_read_only, put_op, run_path, ReadTarget,
 };
 use crate::error::ApiError;
 use crate::ids::LeaseId;
@@ -29,11 +29,12 @@ use crate::time::Instant;
 use crate::watch::{WatchConfig, WatchHub, WatchStreamId};
 use alloc::vec::Vec;
 use oxcd_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, LeaseCheckpointRequest,
-    LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
-    LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest,
-    TxnResponse, WatchCreateRequest, WatchResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+    WatchCreateRequest, WatchResponse,
 };
 use oxcd_proto::mvccpb::event::EventType;
 
@@ -61,7 +62,11 @@ impl KvStore {
     /// When the configuration is invalid.
     #[must_use]
     pub fn new(config: KvConfig) -> Self {
-        KvStore { store: Store::new(), lessor: Lessor::new(config.lessor), watches: WatchHub::new(config.watch) }
+        KvStore {
+            store: Store::new(),
+            lessor: Lessor::new(config.lessor),
+            watches: WatchHub::new(config.watch),
+        }
     }
 
     /// The state machine stored in `storage` (restart): leases are loaded, the key index is
@@ -138,9 +143,15 @@ impl KvStore {
     ///
     /// # Errors
     /// `EmptyKey`, `InvalidSortOption`, `Compacted`, `FutureRev`.
-    pub fn range(&self, storage: StorageRef<'_>, req: &RangeRequest) -> Result<RangeResponse, ApiError> {
+    pub fn range(
+        &self,
+        storage: StorageRef<'_>,
+        req: &RangeRequest,
+    ) -> Result<RangeResponse, ApiError> {
         let cur = self.store.current_revision();
-        serve_range(req, |span, rev, limit, count_only| self.store.range_keys(storage, span, rev, cur, limit, count_only))
+        serve_range(req, |span, rev, limit, count_only| {
+            self.store.range_keys(storage, span, rev, cur, limit, count_only)
+        })
     }
 
     /// Serves a transaction without writes (see [`super::txn::is_txn_read_only`]) from the
@@ -151,7 +162,11 @@ impl KvStore {
     ///
     /// # Panics
     /// When `req` writes: such transactions go through Raft and [`KvStore::apply_txn`].
-    pub fn read_txn(&self, storage: StorageRef<'_>, req: &TxnRequest) -> Result<TxnResponse, ApiError> {
+    pub fn read_txn(
+        &self,
+        storage: StorageRef<'_>,
+        req: &TxnRequest,
+    ) -> Result<TxnResponse, ApiError> {
         assert!(is_txn_read_only(req), "read_txn: the transaction writes");
         check_txn_request(req, usize::MAX)?;
         let mut target = ReadTarget { store: &self.store, storage };
@@ -179,7 +194,9 @@ impl KvStore {
         }
         for change in changes {
             match change.kind {
-                EventType::Put if change.kv.lease != 0 => self.lessor.attach(LeaseId(change.kv.lease), &change.kv.key),
+                EventType::Put if change.kv.lease != 0 => {
+                    self.lessor.attach(LeaseId(change.kv.lease), &change.kv.key)
+                }
                 _ => self.lessor.detach(&change.kv.key),
             }
         }
@@ -191,7 +208,11 @@ impl KvStore {
     /// # Errors
     /// `EmptyKey`, `ValueProvided`, `LeaseProvided`, `LeaseNotFound`, `KeyNotFound` (an
     /// `ignore_*` put of a missing key).
-    pub fn apply_put(&mut self, storage: &mut StorageMut<'_>, req: &PutRequest) -> Result<PutResponse, ApiError> {
+    pub fn apply_put(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, ApiError> {
         check_put_request(req)?;
         if req.lease != 0 && !self.lessor.exists(LeaseId(req.lease)) {
             return Err(ApiError::LeaseNotFound);
@@ -230,7 +251,11 @@ impl KvStore {
     /// The request checks (`EmptyKey`, `InvalidSortOption`, `ValueProvided`,
     /// `LeaseProvided`, `DuplicateKey`), then for writing transactions `KeyNotFound`,
     /// `LeaseNotFound`, `FutureRev`, `Compacted`; read-only ones report range errors.
-    pub fn apply_txn(&mut self, storage: &mut StorageMut<'_>, req: &TxnRequest) -> Result<TxnResponse, ApiError> {
+    pub fn apply_txn(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        req: &TxnRequest,
+    ) -> Result<TxnResponse, ApiError> {
         if is_txn_read_only(req) {
             return self.read_txn(storage.as_ref(), req);
         }
@@ -273,7 +298,11 @@ impl KvStore {
     /// [`KvStore::compaction_pending`]; when it reports `Finished(rev)`, a `physical`
     /// compaction request to `rev` may be answered once the overlay batch holding this step's
     /// writes is durable.
-    pub fn compaction_step(&mut self, storage: &mut StorageMut<'_>, max_keys: usize) -> CompactionProgress {
+    pub fn compaction_step(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        max_keys: usize,
+    ) -> CompactionProgress {
         self.store.compaction_step(storage, max_keys)
     }
 
@@ -295,7 +324,12 @@ impl KvStore {
         now: Instant,
     ) -> Result<LeaseGrantResponse, ApiError> {
         let ttl = self.lessor.grant(storage, LeaseId(req.id), req.ttl, now)?;
-        Ok(LeaseGrantResponse { header: header(self.store.current_revision()), id: req.id, ttl, error: Default::default() })
+        Ok(LeaseGrantResponse {
+            header: header(self.store.current_revision()),
+            id: req.id,
+            ttl,
+            error: Default::default(),
+        })
     }
 
     /// Applies a lease revoke: the lease goes and its keys are deleted in one revision.
@@ -337,20 +371,32 @@ impl KvStore {
     ///
     /// # Errors
     /// `NotLeader` on a follower (forward it).
-    pub fn lease_keep_alive(&mut self, req: &LeaseKeepAliveRequest, now: Instant) -> Result<LeaseKeepAliveResponse, ApiError> {
+    pub fn lease_keep_alive(
+        &mut self,
+        req: &LeaseKeepAliveRequest,
+        now: Instant,
+    ) -> Result<LeaseKeepAliveResponse, ApiError> {
         let ttl = match self.lessor.renew(LeaseId(req.id), now) {
             Ok(ttl) => ttl,
             Err(ApiError::LeaseNotFound) => 0,
             Err(e) => return Err(e),
         };
-        Ok(LeaseKeepAliveResponse { header: header(self.store.current_revision()), id: req.id, ttl })
+        Ok(LeaseKeepAliveResponse {
+            header: header(self.store.current_revision()),
+            id: req.id,
+            ttl,
+        })
     }
 
     /// `LeaseTimeToLive` on the leader; an unknown lease answers TTL -1, as etcd does.
     ///
     /// # Errors
     /// `NotLeader` on a follower (forward it).
-    pub fn lease_time_to_live(&self, req: &LeaseTimeToLiveRequest, now: Instant) -> Result<LeaseTimeToLiveResponse, ApiError> {
+    pub fn lease_time_to_live(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+        now: Instant,
+    ) -> Result<LeaseTimeToLiveResponse, ApiError> {
         if !self.lessor.is_primary() {
             return Err(ApiError::NotLeader);
         }
@@ -363,7 +409,13 @@ impl KvStore {
                 granted_ttl: t.granted_ttl,
                 keys: t.keys,
             },
-            None => LeaseTimeToLiveResponse { header: hdr, id: req.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
+            None => LeaseTimeToLiveResponse {
+                header: hdr,
+                id: req.id,
+                ttl: -1,
+                granted_ttl: 0,
+                keys: Vec::new(),
+            },
         })
     }
 
@@ -402,7 +454,10 @@ impl KvStore {
     }
 
     /// The next watch response to send (see [`WatchHub::poll_output`]).
-    pub fn poll_watch_output(&mut self, header: &ResponseHeader) -> Option<(WatchStreamId, WatchResponse)> {
+    pub fn poll_watch_output(
+        &mut self,
+        header: &ResponseHeader,
+    ) -> Option<(WatchStreamId, WatchResponse)> {
         self.watches.poll_output(header)
     }
 }

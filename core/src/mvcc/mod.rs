@@ -9,8 +9,8 @@ pub mod kv;
 pub mod range;
 pub mod revision;
 pub mod storage;
-pub mod txn;
 pub mod store;
+pub mod txn;
 
 pub use key_index::{KeyIndexTree, KeySpan};
 pub use revision::{BucketKey, KvRevision, Revision};

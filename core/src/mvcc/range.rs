@@ -16,7 +16,9 @@ pub fn check_range_request(req: &RangeRequest) -> Result<(), ApiError> {
     if req.key.is_empty() {
         return Err(ApiError::EmptyKey);
     }
-    if SortOrder::try_from(req.sort_order).is_err() || SortTarget::try_from(req.sort_target).is_err() {
+    if SortOrder::try_from(req.sort_order).is_err()
+        || SortTarget::try_from(req.sort_target).is_err()
+    {
         return Err(ApiError::InvalidSortOption);
     }
     Ok(())

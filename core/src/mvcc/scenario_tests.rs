@@ -74,7 +74,9 @@ fn err_line(e: ApiError) -> String {
 /// escapes work inside inputs.
 fn bytes(s: &str) -> Vec<u8> {
     if let Some(hex) = s.strip_prefix("0x") {
-        return (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+        return (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
     }
     let mut out = Vec::new();
     let b = s.as_bytes();
@@ -168,7 +170,11 @@ fn show_txn(out: &mut String, r: &TxnResponse, depth: usize) {
             }
             Some(Response::ResponsePut(p)) => {
                 let rev = p.header.as_ref().map_or(0, |h| h.revision);
-                let prev = p.prev_kv.as_ref().map(|kv| format!(" prev=({})", show_kv(kv))).unwrap_or_default();
+                let prev = p
+                    .prev_kv
+                    .as_ref()
+                    .map(|kv| format!(" prev=({})", show_kv(kv)))
+                    .unwrap_or_default();
                 let _ = writeln!(out, "{pad}  put rev={rev}{prev}");
             }
             Some(Response::ResponseDeleteRange(d)) => {
@@ -207,11 +213,17 @@ fn parse_txn(lines: &[&str]) -> TxnRequest {
         }
         let words: Vec<&str> = rest.split_whitespace().collect();
         let flag = |f: &str| words.contains(&f);
-        let kv_arg = |name: &str| words.iter().find_map(|w| w.strip_prefix(name)).map(|v| v.parse::<i64>().unwrap());
+        let kv_arg = |name: &str| {
+            words.iter().find_map(|w| w.strip_prefix(name)).map(|v| v.parse::<i64>().unwrap())
+        };
         let op = match words[0] {
             "put" => Request::RequestPut(PutRequest {
                 key: bytes(words[1]),
-                value: words.get(2).filter(|w| !w.contains('=') && !w.starts_with("ignore") && **w != "prev-kv").map(|v| bytes(v)).unwrap_or_default(),
+                value: words
+                    .get(2)
+                    .filter(|w| !w.contains('=') && !w.starts_with("ignore") && **w != "prev-kv")
+                    .map(|v| bytes(v))
+                    .unwrap_or_default(),
                 lease: kv_arg("lease=").unwrap_or(0),
                 prev_kv: flag("prev-kv"),
                 ignore_value: flag("ignore-value"),
@@ -219,13 +231,21 @@ fn parse_txn(lines: &[&str]) -> TxnRequest {
             }),
             "get" => Request::RequestRange(RangeRequest {
                 key: bytes(words[1]),
-                range_end: words.get(2).filter(|w| !w.contains('=')).map(|v| bytes(v)).unwrap_or_default(),
+                range_end: words
+                    .get(2)
+                    .filter(|w| !w.contains('='))
+                    .map(|v| bytes(v))
+                    .unwrap_or_default(),
                 revision: kv_arg("rev=").unwrap_or(0),
                 ..RangeRequest::default()
             }),
             "del" => Request::RequestDeleteRange(DeleteRangeRequest {
                 key: bytes(words[1]),
-                range_end: words.get(2).filter(|w| !w.contains('-')).map(|v| bytes(v)).unwrap_or_default(),
+                range_end: words
+                    .get(2)
+                    .filter(|w| !w.contains('-'))
+                    .map(|v| bytes(v))
+                    .unwrap_or_default(),
                 prev_kv: flag("prev-kv"),
             }),
             "txn" => {
@@ -238,7 +258,11 @@ fn parse_txn(lines: &[&str]) -> TxnRequest {
             }
             "empty" => {
                 let op = RequestOp { request: None };
-                if kind == "success" { req.success.push(op) } else { req.failure.push(op) }
+                if kind == "success" {
+                    req.success.push(op)
+                } else {
+                    req.failure.push(op)
+                }
                 continue;
             }
             other => panic!("bad txn op {other}"),
@@ -287,7 +311,11 @@ impl Harness {
     fn new() -> Self {
         let config = KvConfig {
             lessor: LessorConfig::for_election_timeout(Duration::from_secs(1)),
-            watch: WatchConfig { max_queued_responses: 4, max_events_per_sync: 3, ..WatchConfig::default() },
+            watch: WatchConfig {
+                max_queued_responses: 4,
+                max_events_per_sync: 3,
+                ..WatchConfig::default()
+            },
         };
         Harness {
             backend: MemBackend::new(),
@@ -350,13 +378,22 @@ impl Harness {
             }
             "del" => {
                 let (key, range_end) = key_and_end(tc);
-                let req = DeleteRangeRequest { key, range_end, prev_kv: tc.take_flag("prev-kv").unwrap() };
+                let req = DeleteRangeRequest {
+                    key,
+                    range_end,
+                    prev_kv: tc.take_flag("prev-kv").unwrap(),
+                };
                 let mut kv = core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
                 let r = kv.apply_delete_range(&mut self.st(), &req);
                 self.kv = kv;
                 match r {
                     Ok(r) => {
-                        let _ = writeln!(out, "rev={} deleted={}", r.header.map_or(0, |h| h.revision), r.deleted);
+                        let _ = writeln!(
+                            out,
+                            "rev={} deleted={}",
+                            r.header.map_or(0, |h| h.revision),
+                            r.deleted
+                        );
                         for kv in &r.prev_kvs {
                             let _ = writeln!(out, "  prev {}", show_kv(kv));
                         }
@@ -371,7 +408,8 @@ impl Harness {
                 if let Err(e) = check_txn_request(&req, max_ops) {
                     out.push_str(&err_line(e));
                 } else {
-                    let mut kv = core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
+                    let mut kv =
+                        core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
                     let r = kv.apply_txn(&mut self.st(), &req);
                     self.kv = kv;
                     match r {
@@ -381,7 +419,8 @@ impl Harness {
                 }
             }
             "compact" => {
-                let req = CompactionRequest { revision: tc.take_arg("rev").unwrap(), physical: false };
+                let req =
+                    CompactionRequest { revision: tc.take_arg("rev").unwrap(), physical: false };
                 let mut kv = core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
                 let r = kv.apply_compaction(&mut self.st(), &req);
                 self.kv = kv;
@@ -413,19 +452,34 @@ impl Harness {
                 let rev = tc.try_take_arg("rev").unwrap().unwrap_or(0);
                 match self.kv.hash_kv(self.view(), rev) {
                     Ok(h) => {
-                        let _ = writeln!(out, "hash={:#010x} compact={} rev={}", h.hash, h.compact_revision, h.hash_revision);
+                        let _ = writeln!(
+                            out,
+                            "hash={:#010x} compact={} rev={}",
+                            h.hash, h.compact_revision, h.hash_revision
+                        );
                     }
                     Err(e) => out.push_str(&err_line(e)),
                 }
             }
             "restart" => {
                 self.persist();
-                self.kv = KvStore::open(self.config.clone(), StorageRef::new(&self.backend, &self.overlay));
-                let _ = writeln!(out, "rev={} compact={}", self.kv.current_revision(), self.kv.compact_revision());
+                self.kv = KvStore::open(
+                    self.config.clone(),
+                    StorageRef::new(&self.backend, &self.overlay),
+                );
+                let _ = writeln!(
+                    out,
+                    "rev={} compact={}",
+                    self.kv.current_revision(),
+                    self.kv.compact_revision()
+                );
             }
             // ----- leases -----
             "grant" => {
-                let req = LeaseGrantRequest { id: tc.take_arg("id").unwrap(), ttl: tc.take_arg("ttl").unwrap() };
+                let req = LeaseGrantRequest {
+                    id: tc.take_arg("id").unwrap(),
+                    ttl: tc.take_arg("ttl").unwrap(),
+                };
                 let now = self.now;
                 let mut kv = core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
                 let r = kv.apply_lease_grant(&mut self.st(), &req, now);
@@ -459,21 +513,33 @@ impl Harness {
                 }
             }
             "ttl" => {
-                let req = LeaseTimeToLiveRequest { id: tc.take_arg("id").unwrap(), keys: tc.take_flag("keys").unwrap() };
+                let req = LeaseTimeToLiveRequest {
+                    id: tc.take_arg("id").unwrap(),
+                    keys: tc.take_flag("keys").unwrap(),
+                };
                 match self.kv.lease_time_to_live(&req, self.now) {
                     Ok(r) => {
                         let keys: Vec<String> = r.keys.iter().map(|k| show_bytes(k)).collect();
-                        let _ = writeln!(out, "id={} ttl={} granted={} keys=[{}]", r.id, r.ttl, r.granted_ttl, keys.join(" "));
+                        let _ = writeln!(
+                            out,
+                            "id={} ttl={} granted={} keys=[{}]",
+                            r.id,
+                            r.ttl,
+                            r.granted_ttl,
+                            keys.join(" ")
+                        );
                     }
                     Err(e) => out.push_str(&err_line(e)),
                 }
             }
             "leases" => {
-                let ids: Vec<String> = self.kv.lease_leases().leases.iter().map(|l| l.id.to_string()).collect();
+                let ids: Vec<String> =
+                    self.kv.lease_leases().leases.iter().map(|l| l.id.to_string()).collect();
                 let _ = writeln!(out, "[{}]", ids.join(" "));
             }
             "promote" => {
-                let extend = take_str(tc, "extend").map_or(Duration::from_secs(1), |s| parse_duration(&s));
+                let extend =
+                    take_str(tc, "extend").map_or(Duration::from_secs(1), |s| parse_duration(&s));
                 let now = self.now;
                 self.kv.lessor_mut().promote(now, extend);
                 out.push_str("ok\n");
@@ -490,7 +556,13 @@ impl Harness {
             "expired" => {
                 let max = tc.try_take_arg("max").unwrap().unwrap_or(100);
                 let now = self.now;
-                let ids: Vec<String> = self.kv.lessor_mut().poll_expired(now, max).iter().map(|i| i.to_string()).collect();
+                let ids: Vec<String> = self
+                    .kv
+                    .lessor_mut()
+                    .poll_expired(now, max)
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect();
                 let _ = writeln!(out, "[{}]", ids.join(" "));
             }
             "checkpoints" => {
@@ -501,9 +573,13 @@ impl Harness {
                 }
                 if tc.take_flag("apply").unwrap() && !cps.is_empty() {
                     let req = LeaseCheckpointRequest {
-                        checkpoints: cps.iter().map(|c| LeaseCheckpoint { id: c.id.0, remaining_ttl: c.remaining_ttl }).collect(),
+                        checkpoints: cps
+                            .iter()
+                            .map(|c| LeaseCheckpoint { id: c.id.0, remaining_ttl: c.remaining_ttl })
+                            .collect(),
                     };
-                    let mut kv = core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
+                    let mut kv =
+                        core::mem::replace(&mut self.kv, KvStore::new(self.config.clone()));
                     kv.apply_lease_checkpoint(&mut self.st(), &req, now);
                     self.kv = kv;
                     out.push_str("applied\n");
@@ -562,7 +638,8 @@ impl Harness {
                         break;
                     }
                 }
-                let _ = writeln!(out, "steps={taken} unsynced={}", self.kv.watches().has_unsynced());
+                let _ =
+                    writeln!(out, "steps={taken} unsynced={}", self.kv.watches().has_unsynced());
                 if !tc.take_flag("no-drain").unwrap() {
                     self.drain(&mut out);
                 }
@@ -576,7 +653,10 @@ impl Harness {
             other => panic!("unknown directive {other}"),
         }
         let quiet = tc.take_flag("quiet").unwrap();
-        if !matches!(tc.directive.as_str(), "watch" | "cancel" | "progress" | "tick" | "sync" | "drain") && !quiet
+        if !matches!(
+            tc.directive.as_str(),
+            "watch" | "cancel" | "progress" | "tick" | "sync" | "drain"
+        ) && !quiet
             && tc.take_flag("show-watch").unwrap()
         {
             self.drain(&mut out);

@@ -91,15 +91,23 @@ fn read_rev_mark(bytes: &[u8]) -> Option<i64> {
 pub(crate) fn read_kv(storage: StorageRef<'_>, rev: KvRevision) -> KeyValue {
     let key = BucketKey { rev, tombstone: false }.encode();
     let bytes = storage.get(Table::Kv, &key.0[..key.1]);
-    let bytes = bytes.unwrap_or_else(|| panic!("mvcc: no record at revision {rev} although the index has it"));
-    KeyValue::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("mvcc: corrupt record at {rev}: {e}"))
+    let bytes = bytes
+        .unwrap_or_else(|| panic!("mvcc: no record at revision {rev} although the index has it"));
+    KeyValue::decode(bytes.as_slice())
+        .unwrap_or_else(|e| panic!("mvcc: corrupt record at {rev}: {e}"))
 }
 
 impl Store {
     /// An empty store at revision 1.
     #[must_use]
     pub fn new() -> Self {
-        Store { index: KeyIndexTree::new(), current_rev: 1, compact_rev: -1, finished_compact_rev: -1, job: None }
+        Store {
+            index: KeyIndexTree::new(),
+            current_rev: 1,
+            compact_rev: -1,
+            finished_compact_rev: -1,
+            job: None,
+        }
     }
 
     /// Rebuilds the index from storage. `visit_put` is called, in revision order, for every
@@ -110,13 +118,23 @@ impl Store {
     /// When a Kv record is corrupt.
     pub fn open(storage: StorageRef<'_>, visit_change: &mut dyn FnMut(&[u8], i64)) -> Self {
         let mut store = Store::new();
-        let finished = storage.get(Table::Meta, FINISHED_COMPACT_KEY).and_then(|b| read_rev_mark(&b));
-        let scheduled = storage.get(Table::Meta, SCHEDULED_COMPACT_KEY).and_then(|b| read_rev_mark(&b));
+        let finished =
+            storage.get(Table::Meta, FINISHED_COMPACT_KEY).and_then(|b| read_rev_mark(&b));
+        let scheduled =
+            storage.get(Table::Meta, SCHEDULED_COMPACT_KEY).and_then(|b| read_rev_mark(&b));
         let mut max_main = 1;
         storage.scan(Table::Kv, &[], None, &mut |k, v| {
-            let bucket = BucketKey::decode(k).unwrap_or_else(|| panic!("mvcc: malformed Kv key {k:?}"));
-            let kv = KeyValue::decode(v).unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
-            store.index.restore(&kv.key, bucket.rev, bucket.tombstone, kv.create_revision, kv.version);
+            let bucket =
+                BucketKey::decode(k).unwrap_or_else(|| panic!("mvcc: malformed Kv key {k:?}"));
+            let kv = KeyValue::decode(v)
+                .unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
+            store.index.restore(
+                &kv.key,
+                bucket.rev,
+                bucket.tombstone,
+                kv.create_revision,
+                kv.version,
+            );
             visit_change(&kv.key, if bucket.tombstone { 0 } else { kv.lease });
             max_main = max_main.max(bucket.rev.main);
             ControlFlow::Continue(())
@@ -185,7 +203,11 @@ impl Store {
             return Err(ApiError::Compacted);
         }
         if count_only {
-            return Ok(RangeResult { kvs: Vec::new(), count: self.index.count_at(span, at) as i64, rev: cur_rev });
+            return Ok(RangeResult {
+                kvs: Vec::new(),
+                count: self.index.count_at(span, at) as i64,
+                rev: cur_rev,
+            });
         }
         let limit = usize::try_from(limit).ok().filter(|l| *l > 0).unwrap_or(usize::MAX);
         let mut revs = Vec::new();
@@ -244,7 +266,11 @@ impl Store {
     }
 
     /// Removes what the running compaction drops for up to `max_keys` keys.
-    pub fn compaction_step(&mut self, storage: &mut StorageMut<'_>, max_keys: usize) -> CompactionProgress {
+    pub fn compaction_step(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        max_keys: usize,
+    ) -> CompactionProgress {
         let Some(job) = &mut self.job else { return CompactionProgress::Idle };
         let target = job.target;
         let mut removed = Vec::new();
@@ -304,7 +330,13 @@ impl Writer<'_, '_> {
     ///
     /// # Errors
     /// As [`Store::range_keys`].
-    pub fn range_keys(&self, span: KeySpan<'_>, rev: i64, limit: i64, count_only: bool) -> Result<RangeResult, ApiError> {
+    pub fn range_keys(
+        &self,
+        span: KeySpan<'_>,
+        rev: i64,
+        limit: i64,
+        count_only: bool,
+    ) -> Result<RangeResult, ApiError> {
         self.store.range_keys(self.storage.as_ref(), span, rev, self.rev(), limit, count_only)
     }
 
@@ -317,7 +349,14 @@ impl Writer<'_, '_> {
         let rev = self.next_rev();
         let prev = self.store.index.get(key, rev.main);
         let (create_revision, version) = self.store.index.put(key, rev);
-        let kv = KeyValue { key: key.to_vec(), create_revision, mod_revision: rev.main, version, value, lease };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value,
+            lease,
+        };
         let bucket = BucketKey { rev, tombstone: false };
         self.storage.put(Table::Kv, bucket.to_vec(), kv.encode_to_vec());
         self.changes.push(Change { kind: EventType::Put, kv, prev });
@@ -339,11 +378,16 @@ impl Writer<'_, '_> {
             let kv = KeyValue { key: key.to_vec(), ..KeyValue::default() };
             let bucket = BucketKey { rev, tombstone: true };
             self.storage.put(Table::Kv, bucket.to_vec(), kv.encode_to_vec());
-            let event_kv = KeyValue { key: key.to_vec(), mod_revision: rev.main, ..KeyValue::default() };
+            let event_kv =
+                KeyValue { key: key.to_vec(), mod_revision: rev.main, ..KeyValue::default() };
             self.changes.push(Change { kind: EventType::Delete, kv: event_kv, prev: Some(*prev) });
         }
         let deleted = doomed.len() as i64;
-        let rev = if deleted != 0 || !self.changes.is_empty() { self.begin_rev + 1 } else { self.begin_rev };
+        let rev = if deleted != 0 || !self.changes.is_empty() {
+            self.begin_rev + 1
+        } else {
+            self.begin_rev
+        };
         (deleted, rev)
     }
 

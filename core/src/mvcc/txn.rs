@@ -2,8 +2,8 @@
 
 use super::key_index::KeySpan;
 use super::range::{check_range_request, header, serve_range};
-use super::store::{RangeResult, Store, Writer};
 use super::storage::StorageRef;
+use super::store::{RangeResult, Store, Writer};
 use crate::error::ApiError;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
@@ -11,8 +11,8 @@ use oxcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnio
 use oxcd_proto::etcdserverpb::request_op::Request;
 use oxcd_proto::etcdserverpb::response_op::Response;
 use oxcd_proto::etcdserverpb::{
-    Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RequestOp, ResponseHeader,
-    ResponseOp, TxnRequest, TxnResponse,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RequestOp,
+    ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use oxcd_proto::mvccpb::KeyValue;
 
@@ -161,7 +161,13 @@ pub fn is_txn_read_only(req: &TxnRequest) -> bool {
 /// What a transaction runs against: reads, and writes for transactions that write.
 pub(crate) trait TxnTarget {
     /// A range read at the target's current revision.
-    fn read(&self, span: KeySpan<'_>, rev: i64, limit: i64, count_only: bool) -> Result<RangeResult, ApiError>;
+    fn read(
+        &self,
+        span: KeySpan<'_>,
+        rev: i64,
+        limit: i64,
+        count_only: bool,
+    ) -> Result<RangeResult, ApiError>;
     /// A put (checked already).
     fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64;
     /// A delete; (deleted, response revision).
@@ -173,7 +179,13 @@ pub(crate) trait TxnTarget {
 }
 
 impl TxnTarget for Writer<'_, '_> {
-    fn read(&self, span: KeySpan<'_>, rev: i64, limit: i64, count_only: bool) -> Result<RangeResult, ApiError> {
+    fn read(
+        &self,
+        span: KeySpan<'_>,
+        rev: i64,
+        limit: i64,
+        count_only: bool,
+    ) -> Result<RangeResult, ApiError> {
         self.range_keys(span, rev, limit, count_only)
     }
     fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64 {
@@ -197,7 +209,13 @@ pub(crate) struct ReadTarget<'a> {
 }
 
 impl TxnTarget for ReadTarget<'_> {
-    fn read(&self, span: KeySpan<'_>, rev: i64, limit: i64, count_only: bool) -> Result<RangeResult, ApiError> {
+    fn read(
+        &self,
+        span: KeySpan<'_>,
+        rev: i64,
+        limit: i64,
+        count_only: bool,
+    ) -> Result<RangeResult, ApiError> {
         let cur = self.store.current_revision();
         self.store.range_keys(self.storage, span, rev, cur, limit, count_only)
     }
@@ -216,7 +234,10 @@ impl TxnTarget for ReadTarget<'_> {
 }
 
 /// Applies a put to `target`, as etcd's applier does (the lease was checked by the caller).
-pub(crate) fn put_op(target: &mut dyn TxnTarget, req: &PutRequest) -> Result<PutResponse, ApiError> {
+pub(crate) fn put_op(
+    target: &mut dyn TxnTarget,
+    req: &PutRequest,
+) -> Result<PutResponse, ApiError> {
     let mut prev = None;
     if req.ignore_value || req.ignore_lease || req.prev_kv {
         prev = target.read(KeySpan::Single(&req.key), 0, 0, false)?.kvs.pop();
@@ -237,7 +258,10 @@ pub(crate) fn put_op(target: &mut dyn TxnTarget, req: &PutRequest) -> Result<Put
 }
 
 /// Applies a delete to `target`.
-pub(crate) fn delete_op(target: &mut dyn TxnTarget, req: &DeleteRangeRequest) -> Result<DeleteRangeResponse, ApiError> {
+pub(crate) fn delete_op(
+    target: &mut dyn TxnTarget,
+    req: &DeleteRangeRequest,
+) -> Result<DeleteRangeResponse, ApiError> {
     let span = KeySpan::from_request(&req.key, &req.range_end);
     let prev_kvs = if req.prev_kv { target.read(span, 0, 0, false)?.kvs } else { Vec::new() };
     let (deleted, rev) = target.delete_range(span);
@@ -272,7 +296,8 @@ fn compare_holds(target: &dyn TxnTarget, c: &Compare) -> bool {
 }
 
 fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
-    let number = |want: fn(&TargetUnion) -> Option<i64>| c.target_union.as_ref().and_then(want).unwrap_or(0);
+    let number =
+        |want: fn(&TargetUnion) -> Option<i64>| c.target_union.as_ref().and_then(want).unwrap_or(0);
     let ord = match CompareTarget::try_from(c.target) {
         Ok(CompareTarget::Value) => {
             let empty = Vec::new();
@@ -282,14 +307,23 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
             };
             kv.value.as_slice().cmp(v.as_slice())
         }
-        Ok(CompareTarget::Create) => {
-            kv.create_revision.cmp(&number(|t| if let TargetUnion::CreateRevision(r) = t { Some(*r) } else { None }))
-        }
-        Ok(CompareTarget::Mod) => {
-            kv.mod_revision.cmp(&number(|t| if let TargetUnion::ModRevision(r) = t { Some(*r) } else { None }))
-        }
+        Ok(CompareTarget::Create) => kv.create_revision.cmp(&number(|t| {
+            if let TargetUnion::CreateRevision(r) = t {
+                Some(*r)
+            } else {
+                None
+            }
+        })),
+        Ok(CompareTarget::Mod) => kv.mod_revision.cmp(&number(|t| {
+            if let TargetUnion::ModRevision(r) = t {
+                Some(*r)
+            } else {
+                None
+            }
+        })),
         Ok(CompareTarget::Version) => {
-            kv.version.cmp(&number(|t| if let TargetUnion::Version(r) = t { Some(*r) } else { None }))
+            kv.version
+                .cmp(&number(|t| if let TargetUnion::Version(r) = t { Some(*r) } else { None }))
         }
         Ok(CompareTarget::Lease) => {
             kv.lease.cmp(&number(|t| if let TargetUnion::Lease(r) = t { Some(*r) } else { None }))
@@ -325,7 +359,9 @@ pub(crate) fn check_path(
                 rest = &rest[n + 1..];
             }
             Some(Request::RequestPut(p)) => {
-                if (p.ignore_value || p.ignore_lease) && target.read(KeySpan::Single(&p.key), 0, 0, false)?.kvs.is_empty() {
+                if (p.ignore_value || p.ignore_lease)
+                    && target.read(KeySpan::Single(&p.key), 0, 0, false)?.kvs.is_empty()
+                {
                     return Err(ApiError::KeyNotFound);
                 }
                 if p.lease != 0 && !lease_exists(p.lease) {
@@ -362,13 +398,20 @@ pub(crate) fn run_path(
     for op in ops {
         let response = match &op.request {
             Some(Request::RequestRange(r)) => {
-                let read = |span: KeySpan<'_>, rev, limit, count_only| target.read(span, rev, limit, count_only);
+                let read = |span: KeySpan<'_>, rev, limit, count_only| {
+                    target.read(span, rev, limit, count_only)
+                };
                 Some(Response::ResponseRange(serve_range(r, read)?))
             }
             Some(Request::RequestPut(p)) => Some(Response::ResponsePut(put_op(target, p)?)),
-            Some(Request::RequestDeleteRange(d)) => Some(Response::ResponseDeleteRange(delete_op(target, d)?)),
+            Some(Request::RequestDeleteRange(d)) => {
+                Some(Response::ResponseDeleteRange(delete_op(target, d)?))
+            }
             Some(Request::RequestTxn(t)) => {
-                let mut inner = TxnResponse { header: Some(ResponseHeader::default()), ..TxnResponse::default() };
+                let mut inner = TxnResponse {
+                    header: Some(ResponseHeader::default()),
+                    ..TxnResponse::default()
+                };
                 let n = run_path(target, t, rest, &mut inner)?;
                 nested += n + 1;
                 rest = &rest[n + 1..];

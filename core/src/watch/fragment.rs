@@ -17,7 +17,11 @@ fn event_bytes(ev: &oxcd_proto::mvccpb::Event) -> usize {
 /// Cuts the first fragment off `resp`, leaving it in `resp` and returning the rest (to be
 /// split again with `continued` set), or `None` when `resp` goes out as it is. `continued`:
 /// `resp` is what remained of an earlier split.
-pub(super) fn split_first(resp: &mut WatchResponse, max_bytes: usize, continued: bool) -> Option<WatchResponse> {
+pub(super) fn split_first(
+    resp: &mut WatchResponse,
+    max_bytes: usize,
+    continued: bool,
+) -> Option<WatchResponse> {
     if !continued && (resp.encoded_len() < max_bytes || resp.events.len() < 2) {
         return None;
     }
@@ -53,7 +57,11 @@ mod tests {
     use oxcd_proto::mvccpb::{Event, KeyValue};
 
     fn ev(n: usize) -> Event {
-        Event { r#type: 0, kv: Some(KeyValue { key: vec![b'k'; 4], value: vec![b'v'; n], ..KeyValue::default() }), prev_kv: None }
+        Event {
+            r#type: 0,
+            kv: Some(KeyValue { key: vec![b'k'; 4], value: vec![b'v'; n], ..KeyValue::default() }),
+            prev_kv: None,
+        }
     }
 
     fn split_all(resp: WatchResponse, max: usize) -> Vec<WatchResponse> {
@@ -78,7 +86,8 @@ mod tests {
 
     #[test]
     fn small_or_single_event_responses_are_not_split() {
-        let r = WatchResponse { watch_id: 1, events: vec![ev(10), ev(10)], ..WatchResponse::default() };
+        let r =
+            WatchResponse { watch_id: 1, events: vec![ev(10), ev(10)], ..WatchResponse::default() };
         assert_eq!(split_all(r.clone(), 1000), vec![r]);
         let big = WatchResponse { watch_id: 1, events: vec![ev(5000)], ..WatchResponse::default() };
         assert_eq!(split_all(big.clone(), 1000), vec![big]);

@@ -207,18 +207,32 @@ impl WatchHub {
     }
 
     pub(super) fn room_for_events(&self, stream: WatchStreamId) -> bool {
-        self.streams.get(&stream).is_some_and(|s| s.queued_events < self.config.max_queued_responses)
+        self.streams
+            .get(&stream)
+            .is_some_and(|s| s.queued_events < self.config.max_queued_responses)
     }
 
     /// Queues an event response for watcher `wk`; false when its stream is full.
-    pub(super) fn enqueue_events(&mut self, wk: WatcherKey, revision: i64, events: Vec<Event>) -> bool {
+    pub(super) fn enqueue_events(
+        &mut self,
+        wk: WatcherKey,
+        revision: i64,
+        events: Vec<Event>,
+    ) -> bool {
         if !self.room_for_events(wk.stream) {
             return false;
         }
         let fragment = self.watchers.get(&wk).is_some_and(|w| w.fragment);
-        let resp = WatchResponse { header: header(revision), watch_id: wk.id, events, ..WatchResponse::default() };
+        let resp = WatchResponse {
+            header: header(revision),
+            watch_id: wk.id,
+            events,
+            ..WatchResponse::default()
+        };
         self.enqueue(wk.stream, Queued { resp, fragment, is_event: true, continued: false });
-        if let Some(flag) = self.streams.get_mut(&wk.stream).and_then(|s| s.progress.get_mut(&wk.id)) {
+        if let Some(flag) =
+            self.streams.get_mut(&wk.stream).and_then(|s| s.progress.get_mut(&wk.id))
+        {
             // etcd: an event response makes the next progress notification unnecessary.
             *flag = false;
         }
@@ -228,9 +242,16 @@ impl WatchHub {
     /// Handles a `WatchCreateRequest` on `stream` with the store at `current_rev`: queues the
     /// `created` response (refused ones carry `canceled` and a reason), then the watcher's
     /// events from `start_revision` (0: from the next revision).
-    pub fn create(&mut self, stream: WatchStreamId, req: &WatchCreateRequest, current_rev: i64, now: Instant) {
+    pub fn create(
+        &mut self,
+        stream: WatchStreamId,
+        req: &WatchCreateRequest,
+        current_rev: i64,
+        now: Instant,
+    ) {
         self.open_stream(stream, now);
-        let key: Box<[u8]> = if req.key.is_empty() { Box::from(&[0u8][..]) } else { Box::from(req.key.as_slice()) };
+        let key: Box<[u8]> =
+            if req.key.is_empty() { Box::from(&[0u8][..]) } else { Box::from(req.key.as_slice()) };
         let end = match req.range_end.as_slice() {
             [] => WatchEnd::Single,
             [0] => WatchEnd::Unbounded,
@@ -255,7 +276,13 @@ impl WatchHub {
 
     /// Queues a refused `created` response (the Node refused the create itself, e.g. for lack
     /// of permission) with `reason` as the cancel reason.
-    pub fn create_refused(&mut self, stream: WatchStreamId, reason: &str, current_rev: i64, now: Instant) {
+    pub fn create_refused(
+        &mut self,
+        stream: WatchStreamId,
+        reason: &str,
+        current_rev: i64,
+        now: Instant,
+    ) {
         self.open_stream(stream, now);
         let resp = WatchResponse {
             header: header(current_rev),
@@ -376,7 +403,12 @@ impl WatchHub {
             return;
         }
         self.remove_watcher(wk);
-        let resp = WatchResponse { header: header(current_rev), watch_id, canceled: true, ..WatchResponse::default() };
+        let resp = WatchResponse {
+            header: header(current_rev),
+            watch_id,
+            canceled: true,
+            ..WatchResponse::default()
+        };
         self.enqueue(stream, Queued { resp, fragment: false, is_event: false, continued: false });
     }
 
@@ -396,15 +428,29 @@ impl WatchHub {
     }
 
     /// Queues a stream-wide progress response if all its watchers are synced; false if not.
-    pub(super) fn send_progress_if_synced(&mut self, stream: WatchStreamId, current_rev: i64) -> bool {
+    pub(super) fn send_progress_if_synced(
+        &mut self,
+        stream: WatchStreamId,
+        current_rev: i64,
+    ) -> bool {
         let Some(s) = self.streams.get(&stream) else { return true };
-        let all_synced = s.watchers.iter().all(|id| self.watchers.get(&WatcherKey { stream, id: *id }).is_some_and(|w| w.synced));
+        let all_synced = s
+            .watchers
+            .iter()
+            .all(|id| self.watchers.get(&WatcherKey { stream, id: *id }).is_some_and(|w| w.synced));
         if !all_synced {
             return false;
         }
         if !s.watchers.is_empty() {
-            let resp = WatchResponse { header: header(current_rev), watch_id: INVALID_WATCH_ID, ..WatchResponse::default() };
-            self.enqueue(stream, Queued { resp, fragment: false, is_event: false, continued: false });
+            let resp = WatchResponse {
+                header: header(current_rev),
+                watch_id: INVALID_WATCH_ID,
+                ..WatchResponse::default()
+            };
+            self.enqueue(
+                stream,
+                Queued { resp, fragment: false, is_event: false, continued: false },
+            );
         }
         true
     }
@@ -431,8 +477,15 @@ impl WatchHub {
             for id in due {
                 let wk = WatcherKey { stream, id };
                 if self.watchers.get(&wk).is_some_and(|w| w.synced) {
-                    let resp = WatchResponse { header: header(current_rev), watch_id: id, ..WatchResponse::default() };
-                    self.enqueue(stream, Queued { resp, fragment: false, is_event: false, continued: false });
+                    let resp = WatchResponse {
+                        header: header(current_rev),
+                        watch_id: id,
+                        ..WatchResponse::default()
+                    };
+                    self.enqueue(
+                        stream,
+                        Queued { resp, fragment: false, is_event: false, continued: false },
+                    );
                 }
             }
         }
@@ -480,11 +533,17 @@ impl WatchHub {
                     if prev_cache.is_empty() {
                         prev_cache.resize(changes.len(), None);
                     }
-                    prev_cache[i].get_or_insert_with(|| change.prev.map(|r| read_kv(storage, r))).clone()
+                    prev_cache[i]
+                        .get_or_insert_with(|| change.prev.map(|r| read_kv(storage, r)))
+                        .clone()
                 } else {
                     None
                 };
-                events.push(Event { r#type: change.kind as i32, kv: Some(change.kv.clone()), prev_kv });
+                events.push(Event {
+                    r#type: change.kind as i32,
+                    kv: Some(change.kv.clone()),
+                    prev_kv,
+                });
             }
             if events.is_empty() {
                 if let Some(w) = self.watchers.get_mut(&wk) {
@@ -514,7 +573,10 @@ impl WatchHub {
     /// carries the Node's cluster id, member id and term; each response keeps its own
     /// revision. Responses of watchers that asked for fragments are split when larger than
     /// `max_response_bytes`. Invalidated by every call that queues responses.
-    pub fn poll_output(&mut self, header: &ResponseHeader) -> Option<(WatchStreamId, WatchResponse)> {
+    pub fn poll_output(
+        &mut self,
+        header: &ResponseHeader,
+    ) -> Option<(WatchStreamId, WatchResponse)> {
         let after = self.last_served;
         let pick = |s: &(&WatchStreamId, &Stream)| !s.1.queue.is_empty();
         let stream = match after {
@@ -535,7 +597,12 @@ impl WatchHub {
         if q.fragment {
             if let Some(rest) = super::fragment::split_first(&mut q.resp, max_bytes, q.continued) {
                 // The rest goes back in front, still counted as one queued event response.
-                s.queue.push_front(Queued { resp: rest, fragment: true, is_event: q.is_event, continued: true });
+                s.queue.push_front(Queued {
+                    resp: rest,
+                    fragment: true,
+                    is_event: q.is_event,
+                    continued: true,
+                });
                 return Some((stream, q.resp));
             }
         }

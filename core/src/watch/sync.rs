@@ -120,7 +120,8 @@ impl WatchHub {
             }
             read += 1;
             last_main = main;
-            let mut kv = KeyValue::decode(v).unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
+            let mut kv = KeyValue::decode(v)
+                .unwrap_or_else(|e| panic!("mvcc: corrupt record at {}: {e}", bucket.rev));
             let kind = if bucket.tombstone {
                 kv.mod_revision = main;
                 EventType::Delete
@@ -144,7 +145,8 @@ impl WatchHub {
             if w.prev_kv {
                 for ev in &mut events {
                     let Some(kv) = &ev.kv else { continue };
-                    let is_create = ev.r#type == EventType::Put as i32 && kv.create_revision == kv.mod_revision;
+                    let is_create =
+                        ev.r#type == EventType::Put as i32 && kv.create_revision == kv.mod_revision;
                     let prev_rev = kv.mod_revision - 1;
                     if !is_create && prev_rev >= compact {
                         ev.prev_kv = store.get_at(storage, &kv.key, prev_rev);
@@ -163,7 +165,8 @@ impl WatchHub {
     }
 
     fn flush_deferred_progress(&mut self, cur: i64) {
-        let deferred: Vec<_> = self.streams.iter().filter(|(_, s)| s.deferred_progress).map(|(id, _)| *id).collect();
+        let deferred: Vec<_> =
+            self.streams.iter().filter(|(_, s)| s.deferred_progress).map(|(id, _)| *id).collect();
         for stream in deferred {
             if self.send_progress_if_synced(stream, cur) {
                 if let Some(s) = self.streams.get_mut(&stream) {
