@@ -16,4 +16,6 @@ pub use key_index::{KeyIndexTree, KeySpan};
 pub use revision::{BucketKey, KvRevision, Revision};
 pub use storage::{StorageMut, StorageRef};
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod scenario_tests;
