@@ -1,0 +1,3 @@
+//! Invariant checkers, one per file.
+
+pub mod linearizability;
