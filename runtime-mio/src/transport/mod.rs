@@ -76,6 +76,23 @@ struct Listener {
     retry_at: Option<Instant>,
 }
 
+/// A non-blocking TCP listener with `SO_REUSEADDR` (as mio and Go set) and our backlog.
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> stdio::Result<mio::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
 /// Counters and gauges, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
@@ -182,7 +199,7 @@ impl ClientTransport {
         let token = Token(self.config.token_base + self.listeners.len());
         let (socket, local_addr) = match &url.addr {
             ListenAddr::Tcp(addr) => {
-                let mut l = mio::net::TcpListener::bind(*addr)?;
+                let mut l = bind_tcp(*addr, self.config.listen_backlog)?;
                 l.register(&self.registry, token, Interest::READABLE)?;
                 let local = l.local_addr()?;
                 (ListenerSocket::Tcp(l), Some(local))

@@ -36,6 +36,8 @@ const FLOOD_VALUE_BYTES: usize = 4096;
 pub struct Shared {
     stop: AtomicBool,
     pub stats: Mutex<TransportStats>,
+    /// The most connections seen open at once.
+    pub peak_connections: Mutex<usize>,
     /// What the service saw, one line per notable event.
     pub log: Mutex<Vec<String>>,
 }
@@ -109,6 +111,7 @@ impl TestServer {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             stats: Mutex::default(),
+            peak_connections: Mutex::default(),
             log: Mutex::default(),
         });
         let thread_shared = shared.clone();
@@ -163,7 +166,10 @@ fn run(mut poll: Poll, mut transport: ClientTransport, shared: &Shared) {
                 break;
             }
         }
-        *shared.stats.lock().unwrap() = transport.stats();
+        let stats = transport.stats();
+        let mut peak = shared.peak_connections.lock().unwrap();
+        *peak = (*peak).max(stats.connections);
+        *shared.stats.lock().unwrap() = stats;
     }
 }
 
