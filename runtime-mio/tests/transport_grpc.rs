@@ -137,13 +137,14 @@ fn token_metadata_reaches_the_service() {
         });
         req.metadata_mut().insert("token", "secret-token".parse().unwrap());
         req.metadata_mut().insert("hasleader", "true".parse().unwrap());
+        req.set_timeout(Duration::from_millis(7500));
         let path = http::uri::PathAndQuery::from_static("/etcdserverpb.KV/Range");
         let codec = tonic_prost::ProstCodec::<
             transport_support::pb::RangeRequest,
             transport_support::pb::RangeResponse,
         >::default();
         let r = grpc.unary(req, path, codec).await.unwrap().into_inner();
-        assert_eq!(r.kvs[0].value, b"secret-token");
+        assert_eq!(String::from_utf8_lossy(&r.kvs[0].value), "secret-token|true|Some(7.5s)");
     });
 }
 
@@ -197,4 +198,62 @@ fn a_slow_stream_reader_gets_backpressure_not_unbounded_buffering() {
     assert!(server.shared.log_has("full"), "{:?}", server.shared.log.lock().unwrap());
     assert!(server.shared.log_has("writable"));
     assert!(server.shared.log_has("flood done"));
+}
+
+#[test]
+fn a_client_giving_up_on_a_call_cancels_it() {
+    let server = TestServer::start(TransportConfig::default(), None);
+    runtime().block_on(async {
+        let opts = options().with_timeout(Duration::from_millis(300));
+        let mut client =
+            Client::connect([format!("http://{}", server.plain)], Some(opts)).await.unwrap();
+        let e = status(client.get("hold", None).await.unwrap_err());
+        assert!(matches!(e.code(), Code::Cancelled | Code::DeadlineExceeded), "{e:?}");
+        // The connection serves on.
+        assert_eq!(client.get("foo", None).await.unwrap().kvs()[0].value(), b"value-of-foo");
+    });
+    server.wait_stats("the held call to go", |s| s.calls == 0);
+    let log = server.shared.log.lock().unwrap().clone();
+    assert!(log.iter().any(|l| l.starts_with("holding")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("held unary cancelled")), "{log:?}");
+}
+
+#[test]
+fn idle_http2_connections_get_a_goaway_and_clients_reconnect() {
+    let config = TransportConfig {
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..TransportConfig::default()
+    };
+    let server = TestServer::start(config, None);
+    let rt = runtime();
+    let mut client = rt.block_on(async {
+        let mut client =
+            Client::connect([format!("http://{}", server.plain)], Some(options())).await.unwrap();
+        assert_eq!(client.get("a", None).await.unwrap().kvs()[0].value(), b"value-of-a");
+        client
+    });
+    // The client stays connected but silent: the server says GOAWAY and the connection closes.
+    // (The client's runtime must run meanwhile, for tonic to answer the GOAWAY.)
+    rt.block_on(async {
+        for _ in 0..1000 {
+            if server.shared.stats().connections == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the idle connection stayed open: {:?}", server.shared.stats());
+    });
+    assert_eq!(server.shared.stats().accepted_total, 1);
+    rt.block_on(async {
+        let mut value = None;
+        // tonic notices the GOAWAY and reconnects; a call racing the close may fail once.
+        for _ in 0..3 {
+            if let Ok(r) = client.get("b", None).await {
+                value = Some(r.kvs()[0].value().to_vec());
+                break;
+            }
+        }
+        assert_eq!(value.as_deref(), Some(&b"value-of-b"[..]));
+    });
+    assert!(server.shared.stats().accepted_total >= 2);
 }

@@ -1,7 +1,8 @@
 //! A tiny service on the transport, run on its own thread with its own mio Poll, for the
 //! transport tests. It answers:
 //! - unary `/etcdserverpb.KV/Range`: key `error` → FailedPrecondition "etcdserver: not leader";
-//!   `whoami` → the client certificate's CN; `token` → the auth token; others → `value-of-KEY`;
+//!   `whoami` → the client certificate's CN; `token` → the auth token, require-leader flag and deadline; `hold` → never answered;
+//!   others → `value-of-KEY`;
 //! - unary `/etcdserverpb.KV/Put` → an empty PutResponse;
 //! - `/etcdserverpb.Watch/Watch`: a create answers `created` then three PUT events; key
 //!   `flood` sends 64 numbered events of 4 KiB as fast as backpressure allows; a cancel answers
@@ -183,6 +184,8 @@ struct WatchCall {
 #[derive(Default)]
 struct Service {
     watches: BTreeMap<CallId, WatchCall>,
+    /// Unary calls never answered (until cancelled).
+    held_unary: Vec<CallId>,
     held: Option<CallId>,
 }
 
@@ -227,7 +230,21 @@ impl Service {
                                     return;
                                 }
                                 b"whoami" => cn(&peer).into_bytes(),
-                                b"token" => metadata.token.clone().unwrap_or_default().into_bytes(),
+                                b"hold" => {
+                                    log(
+                                        shared,
+                                        format!("holding {call} timeout={:?}", metadata.timeout),
+                                    );
+                                    self.held_unary.push(call);
+                                    return;
+                                }
+                                b"token" => format!(
+                                    "{}|{}|{:?}",
+                                    metadata.token.clone().unwrap_or_default(),
+                                    metadata.require_leader,
+                                    metadata.timeout
+                                )
+                                .into_bytes(),
                                 k => [b"value-of-".as_slice(), k].concat(),
                             };
                             let kv = pb::KeyValue {
@@ -268,6 +285,11 @@ impl Service {
             }
             Incoming::CallCancelled { call } => {
                 log(shared, format!("cancelled {call}"));
+                if self.held_unary.contains(&call) {
+                    log(shared, format!("held unary cancelled {call}"));
+                    // The transport ignores answers to cancelled calls.
+                    assert!(!t.reply_unary(call, Ok(Vec::new())));
+                }
                 self.watches.remove(&call);
                 if self.held == Some(call) {
                     self.held = None;
