@@ -257,3 +257,25 @@ fn idle_http2_connections_get_a_goaway_and_clients_reconnect() {
     });
     assert!(server.shared.stats().accepted_total >= 2);
 }
+
+#[test]
+fn a_tiny_incoming_queue_pauses_reads_without_stalling_anyone() {
+    let config = TransportConfig { max_pending_incoming: 1, ..TransportConfig::default() };
+    let server = TestServer::start(config, None);
+    runtime().block_on(async {
+        let mut client =
+            Client::connect([format!("http://{}", server.plain)], Some(options())).await.unwrap();
+        exercise(&mut client).await;
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let mut c = client.clone();
+                tokio::spawn(async move {
+                    c.get(format!("key{i}"), None).await.unwrap().kvs()[0].value().to_vec()
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), format!("value-of-key{i}").as_bytes());
+        }
+    });
+}
