@@ -449,3 +449,40 @@ impl ClientTransport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transport_can_move_to_the_loop_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<ClientTransport>();
+        assert_send::<Incoming>();
+    }
+
+    #[test]
+    fn listeners_and_tokens() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), Token(0)).unwrap());
+        let config =
+            TransportConfig { token_base: 10, max_connections: 5, ..TransportConfig::default() };
+        let mut t = ClientTransport::new(poll.registry(), waker, config).unwrap();
+        let url = ListenUrl::parse("http://127.0.0.1:0").unwrap();
+        let id = t.listen(&url, None).unwrap();
+        assert_ne!(t.local_addr(id).unwrap().port(), 0);
+        // TLS config exactly for the TLS schemes.
+        assert!(t.listen(&ListenUrl::parse("https://127.0.0.1:0").unwrap(), None).is_err());
+        assert!(!t.owns_token(Token(9)));
+        assert!(t.owns_token(Token(10)));
+        assert!(t.owns_token(Token(10 + MAX_LISTENERS + 4)));
+        assert!(!t.owns_token(Token(10 + MAX_LISTENERS + 5)));
+        assert_eq!(t.poll_timeout(), None);
+        assert_eq!(t.poll_incoming(), None);
+        // Answers to unknown calls are refused, not panics.
+        assert!(!t.reply_unary(CallId(99), Ok(Vec::new())));
+        assert_eq!(t.stream_send(CallId(99), b"x"), SendStatus::Gone);
+        assert!(!t.http_reply(CallId(99), 200, &[], Vec::new()));
+        assert!(!t.is_writable(CallId(99)));
+    }
+}
