@@ -167,6 +167,8 @@ pub struct Node {
     next_internal: u64,
     /// Our own attributes are published (name and client URLs through Raft).
     published: bool,
+    /// When publishing was last proposed (it is retried after a request timeout).
+    publish_proposed_at: Option<Instant>,
     removed: bool,
 }
 
@@ -248,6 +250,7 @@ impl Node {
             forwards: BTreeMap::new(),
             transfer: None,
             published: false,
+            publish_proposed_at: None,
             removed: false,
             cfg,
         };
@@ -876,9 +879,12 @@ impl Node {
             self.published = true;
             return;
         }
-        if self.sm.members().get(self.cfg.id).is_none() {
+        if self.sm.members().get(self.cfg.id).is_none()
+            || self.publish_proposed_at.is_some_and(|t| self.now < t + self.cfg.request_timeout)
+        {
             return;
         }
+        self.publish_proposed_at = Some(self.now);
         let attr = oxcd_proto::membershippb::ClusterMemberAttrSetRequest {
             member_id: self.cfg.id.0,
             member_attributes: Some(oxcd_proto::membershippb::Attributes {
