@@ -347,8 +347,7 @@ impl Writer<'_, '_> {
     /// Puts `key` = `value` with `lease`; returns the new revision.
     pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64 {
         let rev = self.next_rev();
-        let prev = self.store.index.get(key, rev.main);
-        let (create_revision, version) = self.store.index.put(key, rev);
+        let (create_revision, version, prev) = self.store.index.put(key, rev);
         let kv = KeyValue {
             key: key.to_vec(),
             create_revision,
