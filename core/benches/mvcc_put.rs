@@ -45,7 +45,11 @@ fn run(label: &str, b: &mut common::Bench, requests: &[PutRequest]) {
 fn main() {
     let value = vec![b'v'; 256];
     let fresh: Vec<PutRequest> = (0..N)
-        .map(|i| PutRequest { key: format!("key-{:08}", (i * 7919) % N).into_bytes(), value: value.clone(), ..Default::default() })
+        .map(|i| PutRequest {
+            key: format!("key-{:08}", (i * 7919) % N).into_bytes(),
+            value: value.clone(),
+            ..Default::default()
+        })
         .collect();
     let mut b = common::Bench::new(WatchConfig::default());
     run("1,000,000 puts creating 1,000,000 keys (random order)", &mut b, &fresh);
@@ -53,7 +57,11 @@ fn main() {
     drop(fresh);
 
     let hot: Vec<PutRequest> = (0..N)
-        .map(|i| PutRequest { key: format!("hot-{:05}", (i * 7919) % 10_000).into_bytes(), value: value.clone(), ..Default::default() })
+        .map(|i| PutRequest {
+            key: format!("hot-{:05}", (i * 7919) % 10_000).into_bytes(),
+            value: value.clone(),
+            ..Default::default()
+        })
         .collect();
     let mut b = common::Bench::new(WatchConfig::default());
     run("1,000,000 overwrites of 10,000 keys", &mut b, &hot);

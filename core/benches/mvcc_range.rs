@@ -9,7 +9,6 @@ use oxcd_core::watch::WatchConfig;
 use oxcd_proto::etcdserverpb::{PutRequest, RangeRequest};
 use std::time::{Duration, Instant};
 
-
 fn main() {
     let mut b = common::Bench::new(WatchConfig::default());
     let value = vec![b'v'; 256];

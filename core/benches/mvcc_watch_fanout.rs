@@ -12,7 +12,13 @@ use oxcd_proto::etcdserverpb::{PutRequest, ResponseHeader, WatchCreateRequest};
 use std::time::Duration;
 
 fn run(streams: u64, per_stream: u64, prev_kv: bool) {
-    let mut b = common::Bench::new(WatchConfig::default());
+    // A stream holding 10,000 watchers needs room for one response per watcher.
+    let watch = WatchConfig {
+        max_queued_responses: 20_000,
+        max_watchers_per_stream: 20_000,
+        ..WatchConfig::default()
+    };
+    let mut b = common::Bench::new(watch);
     {
         let (mut st, kv) = b.st();
         kv.apply_put(

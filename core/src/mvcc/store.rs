@@ -230,11 +230,7 @@ impl Store {
     }
 
     /// Starts a write: the request's changes get revision `current + 1`.
-    pub fn write<'s, 'a, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b>
-    where
-        'b: 's,
-        'a: 's,
-    {
+    pub fn write<'s, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b> {
         let begin_rev = self.current_rev;
         Writer { store: self, storage, begin_rev, changes: Vec::new() }
     }
