@@ -82,6 +82,9 @@ pub struct Raft {
     pub(super) counters: RaftCounters,
     /// Set by the snapshot handler for `handle_snapshot`'s answer.
     pub(super) snapshot_installed: bool,
+    /// A removed member asked to lead so the remaining voters can get its log (see
+    /// `may_campaign`).
+    pub(super) caretaker: bool,
     pub(super) scratch: Vec<u64>,
 }
 
@@ -176,6 +179,7 @@ impl Raft {
             out: OutputQueue::new(),
             counters: RaftCounters::default(),
             snapshot_installed: false,
+            caretaker: false,
             scratch: Vec::new(),
             cfg,
         };
@@ -454,6 +458,7 @@ impl Raft {
             }
             MessageBody::TimeoutNow => {
                 if self.is_promotable() {
+                    self.caretaker = false;
                     self.campaign_now(true);
                     Ok(())
                 } else {

@@ -1,1 +1,5 @@
 //! Raft's cross-module tests: scenario files, randomized cluster properties and fuzzed input.
+
+mod cluster;
+mod interaction;
+mod property;
