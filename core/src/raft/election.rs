@@ -71,13 +71,15 @@ impl Raft {
         true
     }
 
-    /// Voters campaign. So does a *removed* member (neither voter nor learner) that refused a
-    /// vote because its log is ahead of the candidate's: it may hold entries the remaining
-    /// voters lack and still need (they may not have applied its removal yet), so it takes the
-    /// lead under its own configuration, without counting itself, only to hand over.
+    /// Voters campaign. So does a non-voter (a learner, or a removed member) that refused a
+    /// vote because its log is ahead of the candidate's: configurations take effect when
+    /// applied, so a voter may still need the vote of a member whose own applied configuration
+    /// no longer (or not yet) lets it vote, and that member's log may hold entries the voter
+    /// lacks. Without help neither could ever win. The non-voter then campaigns under its own
+    /// configuration, never counting itself, and if it wins only hands its log over (it refuses
+    /// proposals and sends `TimeoutNow` to the first caught-up voter).
     fn may_campaign(&self) -> bool {
-        self.is_promotable()
-            || (self.caretaker && !self.conf.contains(self.cfg.id) && !self.conf.voters.is_empty())
+        self.is_promotable() || (self.caretaker && !self.conf.voters.is_empty())
     }
 
     fn start_campaign(&mut self) {
@@ -207,8 +209,7 @@ impl Raft {
             || (pre && m.term > self.term);
         let up_to_date = self.log.is_up_to_date(last_index, last_term);
         let grant = can_vote && up_to_date;
-        if !up_to_date && !self.conf.contains(self.cfg.id) && self.log.last_index() > LogIndex::ZERO
-        {
+        if !up_to_date && !self.is_promotable() && self.log.last_index() > LogIndex::ZERO {
             self.caretaker = true;
         }
         if pre {

@@ -35,8 +35,8 @@ pub struct TestNode {
     pub sm: StateMachine,
     /// Persist requests emitted and not yet written.
     pub unwritten: VecDeque<PersistRequest>,
-    /// A snapshot received and staged, waiting for its `Persist`.
-    pub staged: Option<StateMachine>,
+    /// Snapshots received and staged, each waiting for its `Persist`, in order.
+    pub staged: VecDeque<StateMachine>,
     /// `SendSnapshot` requests not yet carried out.
     pub snapshot_requests: Vec<NodeId>,
     pub reads: Vec<(ReadId, Result<LogIndex, ReadFailure>)>,
@@ -132,7 +132,7 @@ impl Cluster {
             disk: MemBackend::new(),
             sm: StateMachine::default(),
             unwritten: VecDeque::new(),
-            staged: None,
+            staged: VecDeque::new(),
             snapshot_requests: Vec::new(),
             reads: Vec::new(),
         };
@@ -211,7 +211,7 @@ impl Cluster {
             persist_ops(&req, &mut batch);
             node.disk.apply(&batch);
             if req.install_snapshot.is_some() {
-                node.sm = node.staged.take().expect("install follows a staged snapshot");
+                node.sm = node.staged.pop_front().expect("install follows a staged snapshot");
             }
             last_seq = req.seq;
             released.extend(req.then_send);
@@ -295,7 +295,7 @@ impl Cluster {
                 let result = target.raft_mut().handle_snapshot(from, term, meta.clone());
                 let installed = matches!(result, Ok(true));
                 if installed {
-                    target.staged = Some(sm);
+                    target.staged.push_back(sm);
                 }
                 self.line(format!("{line} -> {result:?}"));
                 self.drain(to, obs);
@@ -319,7 +319,7 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).expect("known node");
         node.raft = None;
         node.unwritten.clear();
-        node.staged = None;
+        node.staged.clear();
         node.snapshot_requests.clear();
     }
 

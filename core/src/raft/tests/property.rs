@@ -387,20 +387,26 @@ impl Sim {
             self.c.restart(id, &mut self.chk);
         }
         let mut marker: Option<Vec<u8>> = None;
+        let trace = std::env::var("OXCD_SIM_TRACE").is_ok();
         for round in 0..HEAL_ROUNDS {
-            // Members outside the leader's configuration are shut down, as an operator would;
-            // members in it are (re)started.
-            if let Some(leader) = self.leader() {
-                let conf = self.c.nodes[&leader].raft().conf_state().clone();
-                for id in self.c.ids() {
-                    let up = self.c.up(id);
-                    if !conf.contains(id) && up {
-                        self.c.crash(id);
-                        self.retired.insert(id);
-                    } else if conf.contains(id) && !up {
-                        self.retired.remove(&id);
-                        self.c.restart(id, &mut self.chk);
-                    }
+            if trace && round == 0 {
+                self.c.record = true;
+            }
+            // Members no live member counts in its configuration are shut down, as an
+            // operator would; members someone counts are (re)started.
+            for id in self.c.ids() {
+                let wanted = self
+                    .c
+                    .nodes
+                    .values()
+                    .any(|n| n.raft.as_ref().is_some_and(|r| r.conf_state().contains(id)));
+                let up = self.c.up(id);
+                if !wanted && up && round > 0 {
+                    self.c.crash(id);
+                    self.retired.insert(id);
+                } else if wanted && !up {
+                    self.retired.remove(&id);
+                    self.c.restart(id, &mut self.chk);
                 }
             }
             self.c.stabilize(None, &mut self.chk);
@@ -440,11 +446,15 @@ impl Sim {
         let mut dump = String::from(
             "liveness: no leader committed and replicated a fresh entry after healing",
         );
+        for l in self.c.lines.iter().rev().take(60).rev() {
+            dump.push_str("\n    ");
+            dump.push_str(l);
+        }
         for (id, n) in &self.c.nodes {
             match n.raft.as_ref() {
                 Some(r) => dump.push_str(&format!(
-                    "\n  {id}: {} t{} lead={} commit={} applied={} last={} first={} conf={} counters={:?}",
-                    r.role(), r.term(), r.leader(), r.commit_index(), r.applied(), r.last_index(), r.first_index(), r.conf_state(), r.counters()
+                    "\n  {id}: [el={} rt={} ct={}] {} t{} lead={} commit={} applied={} last={} first={} conf={} counters={:?}",
+                    r.election_elapsed, r.randomized_timeout, r.caretaker, r.role(), r.term(), r.leader(), r.commit_index(), r.applied(), r.last_index(), r.first_index(), r.conf_state(), r.counters()
                 )),
                 None => dump.push_str(&format!("\n  {id}: down (retired: {})", self.retired.contains(id))),
             }
