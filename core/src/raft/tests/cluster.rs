@@ -40,6 +40,9 @@ pub struct TestNode {
     /// `SendSnapshot` requests not yet carried out.
     pub snapshot_requests: Vec<NodeId>,
     pub reads: Vec<(ReadId, Result<LogIndex, ReadFailure>)>,
+    /// When set, `Apply` batches wait here (not yet applied) until released.
+    pub hold_apply: bool,
+    pub held: Vec<crate::raft::Entry>,
 }
 
 impl TestNode {
@@ -116,6 +119,63 @@ impl Cluster {
         self.record = record;
     }
 
+    /// A member restarted from a hand-made durable state (scenario set-up).
+    pub fn add_recovered(&mut self, cfg: RaftConfig, recovered: crate::raft::RaftRecovered) {
+        let id = cfg.id;
+        let raft = Raft::new(cfg.clone(), recovered.clone()).expect("consistent recovered state");
+        self.insert(id, cfg, raft);
+        let n = self.nodes.get_mut(&id).expect("inserted");
+        n.sm.applied = recovered.applied;
+        n.sm.conf = recovered.conf_state.clone();
+        let req = PersistRequest {
+            seq: 0,
+            hard_state: Some(recovered.hard_state),
+            append: recovered.entries,
+            compact_to: (recovered.compacted.0 > LogIndex::ZERO).then_some(recovered.compacted),
+            ..PersistRequest::default()
+        };
+        let mut batch = WriteBatch::default();
+        persist_ops(&req, &mut batch);
+        n.disk.apply(&batch);
+    }
+
+    /// Applies the held `Apply` batches and lets the next ones through.
+    pub fn release_apply(&mut self, id: NodeId, obs: &mut dyn Observer) {
+        let node = self.nodes.get_mut(&id).expect("known");
+        node.hold_apply = false;
+        let held = core::mem::take(&mut node.held);
+        if !held.is_empty() {
+            self.apply_entries(id, held, obs);
+        }
+        self.drain(id, obs);
+    }
+
+    fn apply_entries(
+        &mut self,
+        id: NodeId,
+        entries: Vec<crate::raft::Entry>,
+        obs: &mut dyn Observer,
+    ) {
+        let node = self.nodes.get_mut(&id).expect("known");
+        let Some(raft) = node.raft.as_mut() else { return };
+        let mut last = LogIndex::ZERO;
+        for e in entries {
+            assert_eq!(e.index, node.sm.applied.next(), "node {id}: applied out of order");
+            if e.kind == EntryKind::ConfChange {
+                if let Some(cc) = ConfChange::decode(&e.data) {
+                    if let Ok(cs) = raft.apply_conf_change(&cc) {
+                        node.sm.conf = cs;
+                    }
+                }
+            }
+            obs.applied(id, e.index, e.term, &e.data);
+            node.sm.applied = e.index;
+            last = e.index;
+            node.sm.entries.push((e.index, e.term, e.data));
+        }
+        raft.advance_applied(last);
+    }
+
     /// A member joining later: empty log, empty configuration.
     pub fn add_joiner(&mut self, cfg: RaftConfig) {
         let id = cfg.id;
@@ -135,6 +195,8 @@ impl Cluster {
             staged: VecDeque::new(),
             snapshot_requests: Vec::new(),
             reads: Vec::new(),
+            hold_apply: false,
+            held: Vec::new(),
         };
         self.nodes.insert(id, node);
     }
@@ -157,30 +219,10 @@ impl Cluster {
                     }
                     self.nodes.get_mut(&id).expect("known").unwritten.push_back(req);
                 }
-                RaftOutput::Apply(entries) => {
-                    let node = self.nodes.get_mut(&id).expect("known");
-                    let raft = node.raft.as_mut().expect("up");
-                    let mut last = LogIndex::ZERO;
-                    for e in entries {
-                        assert_eq!(
-                            e.index,
-                            node.sm.applied.next(),
-                            "node {id}: applied out of order"
-                        );
-                        if e.kind == EntryKind::ConfChange {
-                            if let Some(cc) = ConfChange::decode(&e.data) {
-                                if let Ok(cs) = raft.apply_conf_change(&cc) {
-                                    node.sm.conf = cs;
-                                }
-                            }
-                        }
-                        obs.applied(id, e.index, e.term, &e.data);
-                        node.sm.applied = e.index;
-                        last = e.index;
-                        node.sm.entries.push((e.index, e.term, e.data));
-                    }
-                    raft.advance_applied(last);
+                RaftOutput::Apply(entries) if self.nodes[&id].hold_apply => {
+                    self.nodes.get_mut(&id).expect("known").held.extend(entries);
                 }
+                RaftOutput::Apply(entries) => self.apply_entries(id, entries, obs),
                 RaftOutput::ReadReady { ctx, index } => {
                     self.nodes.get_mut(&id).expect("known").reads.push((ctx, Ok(index)));
                 }
@@ -320,6 +362,7 @@ impl Cluster {
         node.raft = None;
         node.unwritten.clear();
         node.staged.clear();
+        node.held.clear();
         node.snapshot_requests.clear();
     }
 

@@ -13,8 +13,11 @@
 //! - `status [X..]`, `log X`, `msgs`, `counters X`, `reads X`.
 
 use super::cluster::{Cluster, NoObserver};
-use crate::ids::{LogIndex, NodeId};
-use crate::raft::{ConfChange, RaftConfig, ReadId, ReadOnlyMode, Role, SingleChange, Transition};
+use crate::ids::{LogIndex, NodeId, Term};
+use crate::raft::{
+    ConfChange, ConfState, Entry, EntryKind, HardState, RaftConfig, RaftRecovered, ReadId,
+    ReadOnlyMode, Role, SingleChange, Transition,
+};
 use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -143,6 +146,54 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
             for id in voters.iter().chain(learners.iter()).chain(joiners.iter()) {
                 extra.push_str(&status_line(c, *id));
                 extra.push('\n');
+            }
+        }
+        "add-node-with-log" => {
+            // add-node-with-log X terms=(1,1,2) term=T voters=(..) [commit=C] [vote=V]
+            let id = one_id(tc)?;
+            let terms: Vec<u64> = tc
+                .args
+                .get("terms")
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .map(|t| t.parse().map_err(|_| format!("bad term {t}")))
+                .collect::<Result<_, _>>()?;
+            let entries: Vec<Entry> = terms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Entry {
+                    term: Term(*t),
+                    index: LogIndex(i as u64 + 1),
+                    kind: EntryKind::Normal,
+                    data: b"v".to_vec(),
+                })
+                .collect();
+            let commit = LogIndex(arg(tc, "commit")?.unwrap_or(0));
+            let hard_state = HardState {
+                term: Term(arg(tc, "term")?.ok_or("term= needed")?),
+                vote: NodeId(arg(tc, "vote")?.unwrap_or(0)),
+                commit,
+            };
+            let conf_state = ConfState::with_voters(id_list(tc, "voters")?);
+            let recovered = RaftRecovered {
+                hard_state,
+                compacted: (LogIndex::ZERO, Term::ZERO),
+                entries,
+                conf_state,
+                applied: commit,
+            };
+            c.add_recovered(config(tc, id)?, recovered);
+            extra.push_str(&status_line(c, id));
+            extra.push('\n');
+        }
+        "hold-apply" => {
+            for id in ids(tc) {
+                c.nodes.get_mut(&id).ok_or("unknown node")?.hold_apply = true;
+            }
+        }
+        "release-apply" => {
+            for id in ids(tc) {
+                c.release_apply(id, obs);
             }
         }
         "campaign" => {
