@@ -37,6 +37,15 @@ fn ids(tc: &TestCase) -> Vec<NodeId> {
     ids
 }
 
+fn up(c: &mut Cluster, id: NodeId) -> Result<&mut crate::raft::Raft, String> {
+    c.nodes
+        .get_mut(&id)
+        .ok_or("unknown node")?
+        .raft
+        .as_mut()
+        .ok_or_else(|| format!("node {id} is down"))
+}
+
 fn one_id(tc: &TestCase) -> Result<NodeId, String> {
     match ids(tc).as_slice() {
         [id] => Ok(*id),
@@ -198,7 +207,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
         }
         "campaign" => {
             let id = one_id(tc)?;
-            let started = c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().campaign();
+            let started = up(c, id)?.campaign();
             if !started {
                 extra.push_str("campaign refused\n");
             }
@@ -227,7 +236,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                     .map(|d| d.as_bytes().to_vec())
                     .collect(),
             };
-            let result = c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().propose_batch(data);
+            let result = up(c, id)?.propose_batch(data);
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
@@ -248,28 +257,27 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                 Some(other) => return Err(format!("bad transition {other}")),
             };
             let cc = ConfChange { transition, changes, context: Vec::new() };
-            let result =
-                c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().propose_conf_change(&cc);
+            let result = up(c, id)?.propose_conf_change(&cc);
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
         "transfer-leader" => {
             let id = one_id(tc)?;
             let to = NodeId(arg(tc, "to")?.ok_or("to= needed")?);
-            let result = c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().transfer_leader(to);
+            let result = up(c, id)?.transfer_leader(to);
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
         "read-index" => {
             let id = one_id(tc)?;
             let ctx = ReadId(arg(tc, "ctx")?.ok_or("ctx= needed")?);
-            c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().read_index(ctx);
+            up(c, id)?.read_index(ctx);
             c.drain(id, obs);
         }
         "compact" => {
             let id = one_id(tc)?;
             let index = LogIndex(arg(tc, "index")?.ok_or("index= needed")?);
-            let result = c.nodes.get_mut(&id).ok_or("unknown node")?.raft_mut().compact(index);
+            let result = up(c, id)?.compact(index);
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
@@ -328,7 +336,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
         }
         "log" => {
             let id = one_id(tc)?;
-            let r = c.nodes[&id].raft();
+            let r = c.nodes[&id].raft.as_ref().ok_or("node is down")?;
             let entries = r.entries(r.first_index(), r.last_index());
             let _ = writeln!(extra, "first={} last={}", r.first_index(), r.last_index());
             for e in entries {
@@ -345,7 +353,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
         }
         "counters" => {
             let id = one_id(tc)?;
-            let _ = writeln!(extra, "{:?}", c.nodes[&id].raft().counters());
+            let _ = writeln!(extra, "{:?}", up(c, id)?.counters());
         }
         "reads" => {
             let id = one_id(tc)?;
