@@ -205,7 +205,16 @@ impl Raft {
         });
         self.transferee = successor;
         if let Some(to) = successor {
-            self.send(to, MessageBody::TimeoutNow);
+            self.hand_over_to(to);
+        }
+    }
+
+    /// Tells `to` to campaign; a leader outside the configuration then steps down at once (the
+    /// voters elect a successor even if the message is lost).
+    pub(super) fn hand_over_to(&mut self, to: NodeId) {
+        self.send(to, MessageBody::TimeoutNow);
+        if self.handing_over() {
+            self.become_follower(self.term, NodeId::NONE);
         }
     }
 

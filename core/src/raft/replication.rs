@@ -215,10 +215,18 @@ impl Raft {
                     self.maybe_send_append(from, true);
                 }
             }
-            if self.transferee == Some(from)
-                && self.progress[&from].match_index == self.log.last_index()
+            let caught_up = self.progress[&from].match_index == self.log.last_index();
+            if caught_up
+                && self.transferee.is_none()
+                && self.handing_over()
+                && self.conf.is_voter(from)
             {
-                self.send(from, MessageBody::TimeoutNow);
+                // A removed leader hands over to the first voter that has its whole log.
+                self.transferee = Some(from);
+            }
+            if self.transferee == Some(from) && caught_up {
+                self.hand_over_to(from);
+                return Ok(());
             }
         } else if pr.state == ProgressState::Probe {
             // A duplicate answer: the probe in flight is answered anyway.
