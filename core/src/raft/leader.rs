@@ -166,12 +166,14 @@ impl Raft {
         let members = self.conf.members();
         let next = self.log.last_index().next();
         self.progress.retain(|id, _| members.contains(id));
+        let mut added = Vec::new();
         for id in &members {
-            self.progress.entry(*id).or_insert_with(|| {
+            if !self.progress.contains_key(id) {
                 let mut pr = Progress::new(next);
                 pr.recent_active = true;
-                pr
-            });
+                self.progress.insert(*id, pr);
+                added.push(*id);
+            }
         }
         if self.transferee.is_some_and(|t| !self.conf.is_voter(t)) {
             self.transferee = None;
@@ -180,11 +182,14 @@ impl Raft {
             self.start_handover();
             return;
         }
-        // The quorum changed: the commit index may move.
+        // The quorum changed: the commit index may move. New members are probed at once.
         if self.maybe_commit() {
             self.broadcast_append();
         } else {
             self.broadcast_new_entries();
+            for id in added {
+                self.maybe_send_append(id, true);
+            }
         }
     }
 

@@ -208,7 +208,9 @@ impl Cluster {
             let node = self.nodes.get_mut(&id).expect("known node");
             let Some(raft) = node.raft.as_mut() else { return };
             let Some(output) = raft.poll_output() else { return };
-            let text = format!("{id}: {output}");
+            let held = matches!(output, RaftOutput::Apply(_)) && node.hold_apply;
+            let text =
+                if held { format!("{id}: (held) {output}") } else { format!("{id}: {output}") };
             self.line(text);
             match output {
                 RaftOutput::Send(m) => self.network.push(m),

@@ -215,8 +215,9 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
         }
         "tick" => {
             let n: u32 = arg(tc, "n")?.unwrap_or(1);
-            for id in ids(tc) {
-                for _ in 0..n {
+            // Nodes tick in lockstep, one tick each per round.
+            for _ in 0..n {
+                for id in ids(tc) {
                     if let Some(r) = c.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
                         r.tick();
                     }
