@@ -375,6 +375,8 @@ impl Raft {
         let ProgressState::Snapshot { pending } = pr.state else { return };
         match status {
             SnapshotStatus::Delivered { index } => {
+                // Never beyond our own log (the report comes from the layer above).
+                let index = index.min(self.log.last_index());
                 pr.state = ProgressState::Snapshot { pending: pending.max(index) };
                 pr.become_probe();
             }
