@@ -149,6 +149,10 @@ struct Sim {
     down: BTreeSet<NodeId>,
     retired: BTreeSet<NodeId>,
     cfg_template: RaftConfig,
+    /// Message loss, in twentieths.
+    loss: u64,
+    /// Extra weight of spontaneous campaigns (election churn).
+    churn: u64,
 }
 
 impl Sim {
@@ -181,7 +185,11 @@ impl Sim {
             down: BTreeSet::new(),
             retired: BTreeSet::new(),
             cfg_template: cfg,
+            loss: 0,
+            churn: 0,
         };
+        sim.loss = sim.rng.range_u64(1, 6);
+        sim.churn = sim.rng.range_u64(0, 8);
         for i in 1..=voters {
             let cfg = sim.node_config(NodeId(i), seed);
             sim.c.add_founder(cfg, &founders, &mut sim.chk);
@@ -272,7 +280,7 @@ impl Sim {
     fn step(&mut self, seed: u64, faults: bool) {
         let live = self.live();
         let all = self.c.ids();
-        match self.rng.range_u64(0, 100) {
+        match self.rng.range_u64(0, 100 + self.churn) {
             0..=39 => {
                 if self.c.network.is_empty() {
                     return;
@@ -287,7 +295,7 @@ impl Sim {
                 } else {
                     self.c.network.remove(i)
                 };
-                if faults && self.rng.chance(1, 20) {
+                if faults && self.rng.chance(self.loss, 20) {
                     return; // lost
                 }
                 self.c.deliver(m, &mut self.chk);
