@@ -15,13 +15,20 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod backend;
+pub mod codec;
 pub mod error;
+pub mod identity;
 pub mod ids;
+pub mod lease;
+pub mod membership;
+pub mod mvcc;
 pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;
+pub mod watch;
 
 pub use error::{ApiError, GrpcCode};
 pub use ids::{LeaseId, LogIndex, NodeId, Term};

@@ -1,1 +1,4 @@
 //! oxcd-runtime-mio: drives the core with sockets, TLS, timers and storage.
+
+pub mod tls;
+pub mod transport;

@@ -7,7 +7,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::convert::Infallible;
-use core::ops::{Bound, ControlFlow};
+use core::ops::Bound;
 
 type Records = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -99,13 +99,7 @@ impl Backend for MemBackend {
         self.tables.borrow().get(&table).and_then(|records| records.get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        from: &[u8],
-        to: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) {
+    fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, visit: &mut super::Visit<'_>) {
         if to.is_some_and(|to| to <= from) {
             return;
         }

@@ -178,12 +178,17 @@ impl WriteBatch {
             .map(|op| match op {
                 WriteOp::Put { key, value, .. } => key.len() + value.len(),
                 WriteOp::Delete { key, .. } => key.len(),
-                WriteOp::DeleteRange { from, to, .. } => from.len() + to.as_ref().map_or(0, Vec::len),
+                WriteOp::DeleteRange { from, to, .. } => {
+                    from.len() + to.as_ref().map_or(0, Vec::len)
+                }
                 WriteOp::InstallStagedSnapshot => 0,
             })
             .sum()
     }
 }
+
+/// A scan's callback: gets each record's key and value, breaks to stop the scan.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
 
 /// Read access to what storage holds durably. Implementations see every batch the runtime has
 /// applied, and nothing else.
@@ -193,13 +198,7 @@ pub trait Backend {
 
     /// Visits the records of `table` with keys in `[from, to)` (`to: None`: to the end), in key
     /// order, until `visit` breaks.
-    fn scan(
-        &self,
-        table: Table,
-        from: &[u8],
-        to: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    );
+    fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, visit: &mut Visit<'_>);
 
     /// A consistent, frozen view of the current contents: later batches do not change it. Used
     /// to stream Raft snapshots while writes go on.

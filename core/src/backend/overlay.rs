@@ -19,12 +19,15 @@ struct Pending {
     taken_in: Option<u64>,
 }
 
+/// The keys a batch carried to storage, by batch sequence number.
+type TakenBatch = (u64, Vec<(Table, Vec<u8>)>);
+
 /// Pending writes over a [`Backend`].
 #[derive(Debug, Default)]
 pub struct Overlay {
     pending: BTreeMap<(Table, Vec<u8>), Pending>,
     untaken: WriteBatch,
-    taken: VecDeque<(u64, Vec<(Table, Vec<u8>)>)>,
+    taken: VecDeque<TakenBatch>,
 }
 
 impl Overlay {
@@ -74,7 +77,7 @@ impl Overlay {
         table: Table,
         from: &[u8],
         to: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut super::Visit<'_>,
     ) {
         if to.is_some_and(|to| to <= from) {
             return;
@@ -179,7 +182,10 @@ mod tests {
     fn scan_all(overlay: &Overlay, backend: &MemBackend, table: Table) -> Vec<(String, String)> {
         let mut out = Vec::new();
         overlay.scan(backend, table, b"", None, &mut |k, v| {
-            out.push((String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap()));
+            out.push((
+                String::from_utf8(k.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            ));
             ControlFlow::Continue(())
         });
         out

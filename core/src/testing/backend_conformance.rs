@@ -88,8 +88,14 @@ fn scans_are_ordered_and_bounded<B: Backend + BackendWriter>(b: &mut B) {
     }
     write(b, &batch);
     let all: Vec<Vec<u8>> = scan(b, Table::Kv, b"", None).into_iter().map(|(k, _)| k).collect();
-    let expected: Vec<Vec<u8>> =
-        vec![b"\x00".to_vec(), b"a".to_vec(), b"ab".to_vec(), b"b".to_vec(), b"c".to_vec(), b"\xff".to_vec()];
+    let expected: Vec<Vec<u8>> = vec![
+        b"\x00".to_vec(),
+        b"a".to_vec(),
+        b"ab".to_vec(),
+        b"b".to_vec(),
+        b"c".to_vec(),
+        b"\xff".to_vec(),
+    ];
     assert_eq!(all, expected, "conformance: scan order is bytewise");
     assert_eq!(
         scan(b, Table::Kv, b"a", Some(b"b")),
@@ -116,7 +122,11 @@ fn range_deletes<B: Backend + BackendWriter>(b: &mut B) {
     }
     write(b, &batch);
     let mut batch = WriteBatch::default();
-    batch.delete_range(Table::RaftLog, 2u64.to_be_bytes().to_vec(), Some(5u64.to_be_bytes().to_vec()));
+    batch.delete_range(
+        Table::RaftLog,
+        2u64.to_be_bytes().to_vec(),
+        Some(5u64.to_be_bytes().to_vec()),
+    );
     batch.delete_range(Table::RaftLog, 8u64.to_be_bytes().to_vec(), None);
     write(b, &batch);
     let left: Vec<u8> = scan(b, Table::RaftLog, b"", None).into_iter().map(|(_, v)| v[0]).collect();
@@ -160,7 +170,11 @@ fn staged_snapshots_replace_the_state_machine<B: Backend + BackendWriter>(b: &mu
     assert_eq!(b.get(Table::Kv, b"old"), None, "conformance: install clears old state");
     assert_eq!(b.get(Table::Lease, b"old"), None, "conformance: install clears every state table");
     assert_eq!(b.get(Table::Kv, b"new"), Some(b"1".to_vec()), "conformance: install copies kv");
-    assert_eq!(b.get(Table::Members, b"m"), Some(b"2".to_vec()), "conformance: install copies members");
+    assert_eq!(
+        b.get(Table::Members, b"m"),
+        Some(b"2".to_vec()),
+        "conformance: install copies members"
+    );
     assert_eq!(b.get(Table::Meta, b"after"), Some(b"y".to_vec()), "conformance: ops after install");
     assert_eq!(b.get(Table::RaftLog, b"log"), Some(b"kept".to_vec()), "conformance: log untouched");
     assert!(scan(b, Table::SnapshotStaging, b"", None).is_empty(), "conformance: staging emptied");

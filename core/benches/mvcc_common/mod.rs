@@ -1,0 +1,45 @@
+//! Helpers shared by the mvcc benchmarks (included with `#[path]`).
+#![allow(dead_code)]
+
+use oxcd_core::backend::{MemBackend, Overlay};
+use oxcd_core::lease::LessorConfig;
+use oxcd_core::mvcc::kv::{KvConfig, KvStore};
+use oxcd_core::mvcc::{StorageMut, StorageRef};
+use oxcd_core::watch::WatchConfig;
+use std::time::Duration;
+
+pub struct Bench {
+    pub backend: MemBackend,
+    pub overlay: Overlay,
+    pub kv: KvStore,
+    seq: u64,
+}
+
+impl Bench {
+    pub fn new(watch: WatchConfig) -> Self {
+        let config =
+            KvConfig { lessor: LessorConfig::for_election_timeout(Duration::from_secs(1)), watch };
+        Bench {
+            backend: MemBackend::new(),
+            overlay: Overlay::new(),
+            kv: KvStore::new(config),
+            seq: 0,
+        }
+    }
+
+    /// What the runtime does with a group commit: take the batch, write it, confirm it.
+    pub fn persist(&mut self) {
+        self.seq += 1;
+        let batch = self.overlay.take_batch(self.seq);
+        self.backend.apply(&batch);
+        self.overlay.persisted(self.seq);
+    }
+
+    pub fn st(&mut self) -> (StorageMut<'_>, &mut KvStore) {
+        (StorageMut::new(&self.backend, &mut self.overlay), &mut self.kv)
+    }
+
+    pub fn view(&self) -> StorageRef<'_> {
+        StorageRef::new(&self.backend, &self.overlay)
+    }
+}
