@@ -24,6 +24,7 @@ pub mod ids;
 pub mod lease;
 pub mod membership;
 pub mod mvcc;
+pub mod node;
 pub mod raft;
 pub mod rng;
 pub mod testing;

@@ -215,6 +215,11 @@ impl Lessor {
         self.leases.is_empty()
     }
 
+    /// The keys attached to lease `id`, in key order; `None` when the lease does not exist.
+    pub fn keys(&self, id: LeaseId) -> Option<impl Iterator<Item = &[u8]>> {
+        self.leases.get(&id).map(|lease| lease.keys.iter().map(|k| &**k))
+    }
+
     /// The lease `key` is attached to.
     #[must_use]
     pub fn lease_of(&self, key: &[u8]) -> Option<LeaseId> {
@@ -497,5 +502,21 @@ impl Lessor {
         if u128::try_from(lease.remaining_or_ttl()).unwrap_or(0) > u128::from(interval.as_secs()) {
             self.checkpoint_queue.insert((now + interval, id));
         }
+    }
+}
+
+impl crate::auth::LeaseKeys for Lessor {
+    fn for_each_key(
+        &self,
+        lease: LeaseId,
+        visit: &mut dyn FnMut(&[u8]) -> core::ops::ControlFlow<()>,
+    ) -> bool {
+        let Some(keys) = self.keys(lease) else { return false };
+        for key in keys {
+            if visit(key).is_break() {
+                break;
+            }
+        }
+        true
     }
 }
