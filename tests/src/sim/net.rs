@@ -16,7 +16,10 @@ pub struct LinkConfig {
     pub jitter: Duration,
     /// Per mille of messages lost.
     pub loss_per_mille: u64,
-    /// Per mille of messages delivered twice.
+    /// Per mille of messages delivered twice. The world never duplicates forwarded client
+    /// proposals: the peer transport (one TCP stream per pair) cannot duplicate anything, and
+    /// Raft, like etcd's, treats each proposal message as a new request; every other message
+    /// is duplicated to exercise its idempotence.
     pub duplicate_per_mille: u64,
     /// Per mille of messages held back by up to `reorder_delay` more (so later ones pass them).
     pub reorder_per_mille: u64,
@@ -160,8 +163,13 @@ impl Network {
     }
 
     /// Decides the fate of one message `from → to`: the delays after which copies arrive
-    /// (none: lost; two: duplicated).
-    pub fn route(&mut self, from: NodeId, to: NodeId) -> [Option<Duration>; 2] {
+    /// (none: lost; two: duplicated, unless `may_duplicate` is false).
+    pub fn route(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        may_duplicate: bool,
+    ) -> [Option<Duration>; 2] {
         self.stats.sent += 1;
         if !self.connected(from, to) {
             self.stats.blocked += 1;
@@ -173,7 +181,7 @@ impl Network {
             return [None, None];
         }
         let first = Some(self.delay(&link));
-        let second = if self.rng.chance(link.duplicate_per_mille, 1000) {
+        let second = if self.rng.chance(link.duplicate_per_mille, 1000) && may_duplicate {
             self.stats.duplicated += 1;
             Some(self.delay(&link))
         } else {
@@ -210,7 +218,7 @@ mod tests {
     fn a_reliable_link_delivers_once_within_latency_and_jitter() {
         let mut net = Network::new(1, LinkConfig::reliable());
         for _ in 0..1000 {
-            let [first, second] = net.route(A, B);
+            let [first, second] = net.route(A, B, true);
             let d = first.unwrap();
             assert!(d >= Duration::from_millis(1) && d < Duration::from_millis(3), "{d:?}");
             assert!(second.is_none());
@@ -223,7 +231,7 @@ mod tests {
     fn a_lossy_link_loses_duplicates_and_reorders_about_as_configured() {
         let mut net = Network::new(2, LinkConfig::lossy());
         for _ in 0..10_000 {
-            let _ = net.route(A, B);
+            let _ = net.route(A, B, true);
         }
         let s = net.stats();
         assert!((300..700).contains(&s.lost), "{s:?}");
@@ -235,14 +243,14 @@ mod tests {
     fn partitions_cut_both_ways_one_way_cuts_only_one_and_heal_repairs() {
         let mut net = Network::new(3, LinkConfig::reliable());
         net.partition(&[A], &[B, C]);
-        assert_eq!(net.route(A, B), [None, None]);
-        assert_eq!(net.route(C, A), [None, None]);
-        assert!(net.route(B, C)[0].is_some());
+        assert_eq!(net.route(A, B, true), [None, None]);
+        assert_eq!(net.route(C, A, true), [None, None]);
+        assert!(net.route(B, C, true)[0].is_some());
         net.heal();
-        assert!(net.route(A, B)[0].is_some());
+        assert!(net.route(A, B, true)[0].is_some());
         net.cut_one_way(&[A], &[B]);
-        assert_eq!(net.route(A, B), [None, None]);
-        assert!(net.route(B, A)[0].is_some());
+        assert_eq!(net.route(A, B, true), [None, None]);
+        assert!(net.route(B, A, true)[0].is_some());
         assert_eq!(net.stats().blocked, 3);
     }
 
@@ -251,17 +259,17 @@ mod tests {
         let mut net = Network::new(4, LinkConfig::reliable());
         let slow = LinkConfig { latency: Duration::from_millis(50), ..LinkConfig::reliable() };
         net.set_link(A, B, slow);
-        assert!(net.route(A, B)[0].unwrap() >= Duration::from_millis(50));
-        assert!(net.route(B, A)[0].unwrap() < Duration::from_millis(50));
+        assert!(net.route(A, B, true)[0].unwrap() >= Duration::from_millis(50));
+        assert!(net.route(B, A, true)[0].unwrap() < Duration::from_millis(50));
         net.reset_links();
-        assert!(net.route(A, B)[0].unwrap() < Duration::from_millis(50));
+        assert!(net.route(A, B, true)[0].unwrap() < Duration::from_millis(50));
     }
 
     #[test]
     fn the_same_seed_makes_the_same_choices() {
         let fates = |seed| {
             let mut net = Network::new(seed, LinkConfig::lossy());
-            (0..200).map(|_| net.route(A, C)).collect::<Vec<_>>()
+            (0..200).map(|_| net.route(A, C, true)).collect::<Vec<_>>()
         };
         assert_eq!(fates(9), fates(9));
         assert_ne!(fates(9), fates(10));

@@ -22,6 +22,7 @@ pub mod linearizability;
 pub mod log_matching;
 pub mod revisions;
 pub mod state_machine;
+pub mod watch;
 
 use oxcd_core::ids::{LogIndex, NodeId, Term};
 use oxcd_core::raft::{Entry, EntryKind, Raft};
