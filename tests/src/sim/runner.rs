@@ -32,6 +32,9 @@ pub struct RunPlan {
     pub fault_phase: Duration,
     /// Liveness bound after healing.
     pub heal_bound: Duration,
+    /// A burst of writes before the fault phase, until the leader compacts its log (so members
+    /// added or restarted later need a snapshot), if any.
+    pub preload: Option<WorkloadConfig>,
 }
 
 impl RunPlan {
@@ -77,7 +80,34 @@ impl RunPlan {
             watchers: 1 + rng.range_u64(0, 2) as usize,
             fault_phase: Duration::from_secs(10),
             heal_bound: Duration::from_secs(30),
+            preload: None,
         }
+    }
+}
+
+impl RunPlan {
+    /// [`RunPlan::mixed`] under a write-heavy load with a tiny `--snapshot-count`, so logs get
+    /// compacted during the fault phase and members that fell behind (crashed, partitioned,
+    /// added) catch up through snapshots.
+    #[must_use]
+    pub fn snapshots(seed: u64) -> RunPlan {
+        let mut plan = RunPlan::mixed(seed);
+        plan.sim.tune = |c| c.snapshot_count = 10;
+        plan.sim.sample_interval = Duration::from_secs(1);
+        plan.preload = Some(WorkloadConfig {
+            sessions: 32,
+            think_max: Duration::from_millis(2),
+            keys: 40,
+            ops_per_key: 4,
+            mix: [80, 0, 5, 15, 0],
+        });
+        // Members come and go (each new one starts from a snapshot), and stay down longer.
+        plan.nemesis.membership = true;
+        plan.nemesis.crashes = true;
+        plan.nemesis.interval_min = Duration::from_millis(500);
+        plan.nemesis.interval_max = Duration::from_secs(3);
+        plan.fault_phase = Duration::from_secs(15);
+        plan
     }
 }
 
@@ -118,6 +148,15 @@ pub fn run_seed(seed: u64, plan: &RunPlan) -> Result<RunStats, Box<Failure>> {
     let mut sim = Sim::with_config(seed, plan.sim.clone());
     sim.quiet = true;
     sim.run_until_leader(plan.sim.election_timeout * 10);
+    if let Some(burst) = &plan.preload {
+        sim.start_workload(burst.clone());
+        let compacted = |s: &Sim| {
+            s.leader().and_then(|l| s.node(l)).is_some_and(|n| n.raft().first_index().0 > 1)
+        };
+        sim.try_run_while(Duration::from_secs(60), compacted)?;
+        sim.stop_workload();
+        sim.try_run_while(plan.sim.client_timeout * 2, |s| s.ops_in_flight() == 0)?;
+    }
     for _ in 0..plan.watchers {
         sim.add_watcher(1);
     }
