@@ -9,7 +9,8 @@ const SUITE: SeedSuite = SeedSuite {
     binary: "sim_cluster",
     replay_test: "replay",
     plan: RunPlan::mixed,
-    default_seeds: 2000,
+    // Debug builds (`cargo test` without `--release`) run a fifth of them.
+    default_seeds: if cfg!(debug_assertions) { 400 } else { 2000 },
     ignored: false,
 };
 

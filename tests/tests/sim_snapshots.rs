@@ -9,7 +9,7 @@ const SUITE: SeedSuite = SeedSuite {
     binary: "sim_snapshots",
     replay_test: "replay",
     plan: RunPlan::snapshots,
-    default_seeds: 24,
+    default_seeds: if cfg!(debug_assertions) { 6 } else { 24 },
     ignored: false,
 };
 
