@@ -1,1 +1,3 @@
 //! oxcd-runtime-mio: drives the core with sockets, TLS, timers and storage.
+pub mod dns;
+pub mod peer;

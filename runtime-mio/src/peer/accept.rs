@@ -1,0 +1,366 @@
+//! The accepting side: TLS with client certificates, the certificate check (with DNS on the
+//! helper thread), the Hello that names the member and its cluster, then frames in.
+
+use std::net::SocketAddr;
+
+use oxcd_core::{Instant, NodeId};
+use tracing::{info, warn};
+
+use super::check::{CertFacts, CheckStep, Direction};
+use super::conn::Stream;
+use super::dial::{keepalive, After};
+use super::wire::{FrameKind, Hello, Reply, VERSION};
+use super::{
+    hex, Conn, InPhase, LookupOwner, MessageClass, OutPhase, PeerEvent, PeerIncoming,
+    PeerTransport, Side, CLOSE_LINGER, PREHANDSHAKE_BYTES_MAX,
+};
+
+/// Where a certificate check stands after being driven.
+pub(super) enum CheckOutcome {
+    Accepted,
+    Rejected(String),
+    Waiting,
+}
+
+impl PeerTransport {
+    /// Accepts every connection waiting on listener `index`.
+    pub(super) fn accept_ready(&mut self, now: Instant, index: usize) {
+        loop {
+            match self.listeners[index].sock.accept() {
+                Ok((sock, remote)) => self.accepted(now, index, sock, remote),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!(url = %self.listeners[index].url, error = %e, "failed to accept a peer connection");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accepted(
+        &mut self,
+        now: Instant,
+        index: usize,
+        mut sock: mio::net::TcpStream,
+        remote: SocketAddr,
+    ) {
+        let handshaking = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|c| matches!(c.side, Side::In { ref phase } if !matches!(phase, InPhase::Ready { .. })))
+            .count();
+        let slot = match self.free_slot() {
+            Some(slot) if handshaking < self.limits.handshakes_pending_max => slot,
+            _ => {
+                self.stats.connections_shed += 1;
+                warn!(remote_addr = %remote, "closing a peer connection: connection or handshake limit reached");
+                return;
+            }
+        };
+        let tls = match (self.listeners[index].url.tls, &self.tls) {
+            (true, Some(tls)) => match rustls::ServerConnection::new(tls.server.clone()) {
+                Ok(session) => Some(rustls::Connection::Server(session)),
+                Err(e) => {
+                    warn!(remote_addr = %remote, error = %e, "cannot start TLS for a peer connection");
+                    return;
+                }
+            },
+            (true, None) => unreachable!("validated: https listeners have TLS"),
+            (false, _) => None,
+        };
+        let _ = sock.set_nodelay(true);
+        keepalive(&socket2::SockRef::from(&sock));
+        let token = self.token(slot);
+        if let Err(e) = self.registry.register(
+            &mut sock,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        ) {
+            warn!(remote_addr = %remote, error = %e, "cannot register a peer connection");
+            return;
+        }
+        let local = sock.local_addr().unwrap_or(self.listeners[index].addr);
+        let phase = if tls.is_some() { InPhase::Tls } else { InPhase::AwaitHello };
+        let serial = self.next_serial();
+        self.slots[slot] = Some(Conn {
+            serial,
+            stream: Stream::new(sock, tls, remote, local, self.limits.frame_bytes_max),
+            deadline: Some(now + self.limits.handshake_timeout),
+            stalled_since: None,
+            closing: false,
+            side: Side::In { phase },
+        });
+        self.stats.connections_accepted += 1;
+        self.service(now, slot);
+    }
+
+    /// Moves a connection's handshake forward as far as it can go. False when it was closed.
+    pub(super) fn advance(&mut self, now: Instant, slot: usize) -> bool {
+        match self.slots[slot].as_ref().map(|c| &c.side) {
+            Some(Side::Out { .. }) => self.advance_out(now, slot),
+            Some(Side::In { .. }) => self.advance_in(now, slot),
+            None => false,
+        }
+    }
+
+    /// Handles the frames the decoder holds, when the handshake allows frames. False when the
+    /// connection was closed.
+    pub(super) fn take_frames(&mut self, now: Instant, slot: usize) -> bool {
+        match self.slots[slot].as_ref().map(|c| &c.side) {
+            Some(Side::Out { .. }) => self.take_frames_out(now, slot),
+            Some(Side::In { .. }) => self.take_frames_in(now, slot),
+            None => false,
+        }
+    }
+
+    /// Steps the connection's certificate check, sending the lookups it asks for.
+    pub(super) fn drive_check(&mut self, slot: usize) -> CheckOutcome {
+        loop {
+            let Some(conn) = self.slots[slot].as_mut() else { return CheckOutcome::Waiting };
+            let serial = conn.serial;
+            let check = match &mut conn.side {
+                Side::Out { phase: OutPhase::Checking(check), .. }
+                | Side::In { phase: InPhase::Checking(check) } => check,
+                _ => return CheckOutcome::Accepted,
+            };
+            let requests = match check.step() {
+                CheckStep::Accept => return CheckOutcome::Accepted,
+                CheckStep::Reject(reason) => return CheckOutcome::Rejected(reason),
+                CheckStep::Pending => return CheckOutcome::Waiting,
+                CheckStep::NeedLookup(requests) => requests,
+            };
+            let mut failed = Vec::new();
+            for request in requests {
+                if let Err(failure) =
+                    self.start_lookup(LookupOwner::Check { slot, serial }, request)
+                {
+                    failed.push(failure);
+                }
+            }
+            let conn = self.slots[slot].as_mut().expect("still open");
+            if let Side::Out { phase: OutPhase::Checking(check), .. }
+            | Side::In { phase: InPhase::Checking(check) } = &mut conn.side
+            {
+                for (request, error) in failed {
+                    check.handle_lookup(request, Err(error));
+                }
+            }
+        }
+    }
+
+    fn advance_in(&mut self, now: Instant, slot: usize) -> bool {
+        loop {
+            let Some(conn) = self.slots[slot].as_mut() else { return false };
+            let remote_ip = conn.stream.remote.ip();
+            let Side::In { phase } = &mut conn.side else { return true };
+            match phase {
+                InPhase::Tls if !conn.stream.is_handshaking() => {
+                    match conn.stream.peer_certificate() {
+                        // No client certificate requested (no --peer-client-cert-auth): nothing to
+                        // check, as in etcd.
+                        None => *phase = InPhase::AwaitHello,
+                        Some(der) => match CertFacts::from_der(der) {
+                            Ok(facts) => {
+                                *phase = InPhase::Checking(self.cert_rules.start(
+                                    Direction::Incoming,
+                                    facts,
+                                    remote_ip,
+                                ));
+                            }
+                            Err(e) => {
+                                self.refuse_in(now, slot, None, e);
+                                return false;
+                            }
+                        },
+                    }
+                }
+                InPhase::Checking(_) => match self.drive_check(slot) {
+                    CheckOutcome::Waiting => return true,
+                    CheckOutcome::Rejected(reason) => {
+                        self.refuse_in(now, slot, None, reason);
+                        return false;
+                    }
+                    CheckOutcome::Accepted => {
+                        if let Some(Conn { side: Side::In { phase }, .. }) =
+                            self.slots[slot].as_mut()
+                        {
+                            *phase = InPhase::AwaitHello;
+                        }
+                    }
+                },
+                _ => return true,
+            }
+        }
+    }
+
+    fn take_frames_in(&mut self, now: Instant, slot: usize) -> bool {
+        loop {
+            let Some(conn) = self.slots[slot].as_mut() else { return false };
+            let Side::In { phase } = &mut conn.side else { return true };
+            if !matches!(phase, InPhase::AwaitHello | InPhase::Ready { .. }) || conn.closing {
+                if conn.stream.decoder.buffered() > PREHANDSHAKE_BYTES_MAX {
+                    self.close(now, slot, "unexpected data before the handshake", After::Backoff);
+                    return false;
+                }
+                return true;
+            }
+            let (kind, payload) = match conn.stream.decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return true,
+                Err(e) => {
+                    let from = match phase {
+                        InPhase::Ready { from, .. } => Some(*from),
+                        _ => None,
+                    };
+                    warn!(remote_addr = %conn.stream.remote, peer = ?from.map(hex), error = %e, "closing peer connection");
+                    self.close(now, slot, &e.to_string(), After::Backoff);
+                    return false;
+                }
+            };
+            let (from, snapshot) = match phase {
+                InPhase::AwaitHello => {
+                    let hello = match (kind, Hello::decode(&payload)) {
+                        (FrameKind::Hello, Ok(hello)) => hello,
+                        (FrameKind::Hello, Err(e)) => {
+                            self.refuse_in(now, slot, None, e.to_string());
+                            return false;
+                        }
+                        (kind, _) => {
+                            self.refuse_in(
+                                now,
+                                slot,
+                                None,
+                                format!("expected a Hello, got a {kind:?} frame"),
+                            );
+                            return false;
+                        }
+                    };
+                    if !self.handle_hello(now, slot, hello) {
+                        return false;
+                    }
+                    continue;
+                }
+                InPhase::Ready { from, snapshot } => (*from, snapshot),
+                _ => unreachable!("checked above"),
+            };
+            let message = match kind {
+                FrameKind::Raft => Some((MessageClass::Raft, payload)),
+                FrameKind::SnapshotMore | FrameKind::SnapshotLast => {
+                    if snapshot.len() + payload.len() > self.limits.snapshot_bytes_max {
+                        let why = format!(
+                            "snapshot payload exceeds {} bytes",
+                            self.limits.snapshot_bytes_max
+                        );
+                        warn!(peer = %hex(from), error = %why, "closing peer connection");
+                        self.close(now, slot, &why, After::Backoff);
+                        return false;
+                    }
+                    if snapshot.is_empty() && kind == FrameKind::SnapshotLast {
+                        Some((MessageClass::Snapshot, payload))
+                    } else {
+                        snapshot.extend_from_slice(&payload);
+                        (kind == FrameKind::SnapshotLast)
+                            .then(|| (MessageClass::Snapshot, std::mem::take(snapshot)))
+                    }
+                }
+                FrameKind::Hello | FrameKind::Reply => {
+                    let why = format!("unexpected {kind:?} frame after the handshake");
+                    warn!(peer = %hex(from), error = %why, "closing peer connection");
+                    self.close(now, slot, &why, After::Backoff);
+                    return false;
+                }
+            };
+            if let Some((class, payload)) = message {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    peer.stats.messages_received += 1;
+                    peer.stats.bytes_received += payload.len() as u64;
+                }
+                self.incoming_bytes += payload.len();
+                self.incoming.push_back(PeerIncoming { from, class, payload });
+            }
+        }
+    }
+
+    /// Admits or refuses the dialer's Hello. False when refused.
+    fn handle_hello(&mut self, now: Instant, slot: usize, hello: Hello) -> bool {
+        let from = hello.from;
+        let refusal = if hello.version != VERSION {
+            Some(format!("unsupported peer protocol version {}", hello.version))
+        } else if hello.cluster_id != self.cluster_id {
+            Some(format!(
+                "cluster ID mismatch (local cluster {:x}, remote cluster {:x})",
+                self.cluster_id, hello.cluster_id
+            ))
+        } else if hello.to != self.member_id {
+            Some(format!("this member is {}, not {}", hex(self.member_id), hex(hello.to)))
+        } else if !self.peers.contains_key(&from) {
+            Some(format!("member {} not found in the cluster", hex(from)))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.refuse_in(now, slot, Some(from), reason);
+            return false;
+        }
+        // A member redials when its old connection died; the old one here is stale.
+        let stale: Vec<usize> = (0..self.slots.len())
+            .filter(|&s| {
+                s != slot
+                    && matches!(&self.slots[s], Some(Conn { side: Side::In { phase: InPhase::Ready { from: f, .. } }, .. }) if *f == from)
+            })
+            .collect();
+        for s in stale {
+            self.close(now, s, "replaced by a new connection from the same member", After::Backoff);
+        }
+        let conn = self.slots[slot].as_mut().expect("caller holds it");
+        let reply = Reply {
+            version: VERSION,
+            cluster_id: self.cluster_id,
+            member: self.member_id,
+            refusal: None,
+        };
+        let mut bytes = Vec::new();
+        reply.encode(&mut bytes);
+        conn.stream.queue(&bytes);
+        conn.deadline = None;
+        conn.side = Side::In { phase: InPhase::Ready { from, snapshot: Vec::new() } };
+        let (remote_addr, local_addr) = (conn.stream.remote, conn.stream.local);
+        info!(peer = %hex(from), %remote_addr, "established TCP streaming connection with remote peer");
+        self.push_event(PeerEvent::Connected {
+            peer: from,
+            direction: Direction::Incoming,
+            remote_addr,
+            local_addr,
+        });
+        true
+    }
+
+    /// Refuses an incoming connection: logged, reported, and told to the dialer in a Reply
+    /// before the connection closes.
+    fn refuse_in(&mut self, now: Instant, slot: usize, peer: Option<NodeId>, reason: String) {
+        let Some(conn) = self.slots[slot].as_mut() else { return };
+        let remote_addr = conn.stream.remote;
+        warn!(%remote_addr, peer = ?peer.map(hex), error = %reason, "rejected connection");
+        let reply = Reply {
+            version: VERSION,
+            cluster_id: self.cluster_id,
+            member: self.member_id,
+            refusal: Some(reason.clone()),
+        };
+        let mut bytes = Vec::new();
+        reply.encode(&mut bytes);
+        conn.stream.queue(&bytes);
+        conn.closing = true;
+        conn.deadline = Some(now + CLOSE_LINGER);
+        self.stats.connections_refused += 1;
+        self.push_event(PeerEvent::Refused {
+            peer,
+            direction: Direction::Incoming,
+            remote_addr,
+            reason,
+        });
+        self.pump_writes(now, slot);
+    }
+}
