@@ -15,11 +15,14 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod membership;
+pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;

@@ -1,3 +1,35 @@
-//! oxcd-storage-lmdb: LMDB storage behind the core's `Backend` and `BackendWriter` traits.
+//! oxcd-storage-lmdb: a member's storage in LMDB (through heed), behind the core's
+//! [`Backend`](oxcd_core::backend::Backend) and [`BackendWriter`](oxcd_core::backend::BackendWriter)
+//! traits, shared by both runtimes.
+//!
+//! - [`LmdbStorage::open`] opens `<data-dir>/member/db/` (see [`Layout`]) under an exclusive lock,
+//!   refusing a missing, locked, corrupt, unknown-format or foreign store with a clear error.
+//! - [`BackendWriter::write`](oxcd_core::backend::BackendWriter::write) applies a batch in one
+//!   LMDB write transaction with one fsync; reads never wait for it, and
+//!   [`Backend::view`](oxcd_core::backend::Backend::view) is a long-lived LMDB read transaction.
+//! - The map reserves address space up front ([`OpenOptions::map_size_bytes`]) and doubles on
+//!   `MDB_MAP_FULL`, retrying the batch; disk-full errors leave the store readable.
+//! - [`LmdbStorage::defragment`] copies live records into a fresh environment and swaps it in,
+//!   pausing writes only to replay what was written during the copy.
+//! - [`LmdbStorage::save_snapshot`], [`restore_snapshot`] and [`snapshot_status`] handle the
+//!   snapshot files of `etcdctl snapshot save` (records plus a SHA-256 trailer).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod defrag;
+mod error;
+mod format;
+mod layout;
+mod read;
+mod snapshot;
+mod storage;
+mod store;
+
+pub use defrag::DefragReport;
+pub use error::{DefragError, OpenError, SnapshotError, WriteError};
+pub use format::{ExpectedIdentity, MemberIdentity, FORMAT_VERSION};
+pub use layout::Layout;
+pub use read::LmdbView;
+pub use snapshot::{restore_snapshot, snapshot_status, SnapshotInfo, SNAPSHOT_TABLES};
+pub use storage::{LmdbStorage, OpenOptions};

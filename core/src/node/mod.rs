@@ -1,0 +1,1029 @@
+//! The member: Raft plus etcd's state machine behind one driving surface.
+//!
+//! # The driver loop
+//!
+//! 1. Open the storage, then build the member with [`Node::new`] (it reads what it needs back
+//!    from the [`Backend`]; an empty backend plus [`InitialCluster`] starts a new member).
+//! 2. Feed it inputs as they happen, each with the current monotonic time: client requests
+//!    ([`Node::handle_client_request`]), Watch stream traffic ([`Node::handle_watch_request`],
+//!    [`Node::handle_watch_closed`]), peer messages ([`Node::handle_peer_message`]),
+//!    completions ([`Node::handle_persisted`], [`Node::handle_password_verified`]) and timer
+//!    expiry ([`Node::handle_timeout`]). Several inputs may be fed before draining: that is how
+//!    a runtime batches many requests into one proposal and one fsync.
+//! 3. Drain [`Node::poll_output`] until it returns `None`, and carry each [`Output`] out: sends
+//!    now, persists in id order (one transaction and one fsync may cover several consecutive
+//!    persists; then confirm the highest id with [`Node::handle_persisted`] and send their
+//!    `then_send` messages), replies and watch responses to their clients, password checks off
+//!    the loop.
+//! 4. Sleep until [`Node::poll_timeout`] at the latest, or until the next input arrives; on
+//!    waking at or after that instant, call [`Node::handle_timeout`].
+//!
+//! A driver that keeps feeding inputs without draining is detected: the output queue is
+//! bounded and overflowing it fails a debug assertion.
+
+mod apply;
+mod config;
+mod output;
+mod peer;
+mod persist;
+mod reads;
+mod request;
+mod snapshot;
+mod state;
+
+pub use config::{ConfigError, NodeConfig};
+pub use output::{Output, PersistId, RequestId, VerifyId, WatchStreamId};
+pub use peer::{Forwarded, ForwardedReply, PeerMessage, SnapshotAck, SnapshotChunk};
+pub use request::{Request, RequestMeta, Response};
+
+use crate::backend::{Backend, Overlay};
+use crate::codec;
+use crate::error::ApiError;
+use crate::ids::{LogIndex, NodeId, Term};
+use crate::membership::{Member, MemberChange};
+use crate::raft::{
+    self, ConfChange, EntryKind, Raft, RaftConfig, RaftOutput, Role, SnapshotStatus,
+};
+use crate::rng::Rng;
+use crate::time::Instant;
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use apply::StateMachine;
+use core::fmt;
+use core::time::Duration;
+use oxcd_proto::etcdserverpb as pb;
+use persist::Persister;
+use reads::{Reads, WaitingRead};
+use snapshot::{AckOutcome, ChunkOutcome, Outgoing, OutgoingByPeer, Receiver};
+
+/// The etcd server version oxcd reports (kube-apiserver enables features by it).
+pub const ETCD_SERVER_VERSION: &str = "3.5.17";
+/// The cluster version oxcd reports.
+pub const ETCD_CLUSTER_VERSION: &str = "3.5.0";
+
+/// Outputs queued at most before the driver is considered not to drain.
+const MAX_QUEUED_OUTPUTS: usize = 1 << 20;
+/// Ticks caught up at most per `handle_timeout` (after a long pause the rest are skipped).
+const MAX_TICKS_PER_CALL: u32 = 64;
+/// Log entries kept after compaction so slightly slow followers catch up from the log.
+const CATCH_UP_ENTRIES: u64 = 5_000;
+
+/// How a member with empty storage starts.
+#[derive(Clone, Debug)]
+pub enum InitialCluster {
+    /// A founding member of a new cluster; these are all the founders (this member included).
+    New(Vec<Member>),
+    /// A member added to a running cluster (`--initial-cluster-state existing`): it starts empty
+    /// and learns the state from the leader.
+    Existing,
+}
+
+/// Why a member cannot start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    Config(String),
+    /// Storage holds something that does not decode.
+    Corrupt(String),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Config(e) => write!(f, "invalid configuration: {e}"),
+            NodeError::Corrupt(e) => write!(f, "corrupt storage: {e}"),
+        }
+    }
+}
+
+/// A write waiting for its entry to be applied.
+#[derive(Debug)]
+struct PendingWrite {
+    id: RequestId,
+    deadline: Instant,
+}
+
+/// A request forwarded to the leader, waiting for its answer.
+#[derive(Debug)]
+struct PendingForward {
+    id: RequestId,
+    deadline: Instant,
+    lease: crate::ids::LeaseId,
+}
+
+/// A leader transfer a client asked for (MoveLeader).
+#[derive(Debug)]
+struct PendingTransfer {
+    id: RequestId,
+    target: NodeId,
+    deadline: Instant,
+}
+
+/// One member of an etcd-compatible cluster, as a state machine. See the module docs for the
+/// driver loop.
+pub struct Node {
+    cfg: NodeConfig,
+    raft: Raft,
+    backend: Box<dyn Backend>,
+    overlay: Overlay,
+    sm: StateMachine,
+    rng: Rng,
+    now: Instant,
+    tick: Duration,
+    next_tick_at: Instant,
+    outputs: VecDeque<Output>,
+    persister: Persister,
+    durable_applied: LogIndex,
+    /// Proposals collected since the last drain, proposed together.
+    queued: Vec<Vec<u8>>,
+    /// Writes by internal request id.
+    pending: BTreeMap<u64, PendingWrite>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    reads: Reads,
+    outgoing: OutgoingByPeer,
+    receiver: Receiver,
+    next_transfer: u64,
+    forwards: BTreeMap<u64, PendingForward>,
+    transfer: Option<PendingTransfer>,
+    id_prefix: u64,
+    next_internal: u64,
+    /// Our own attributes are published (name and client URLs through Raft).
+    published: bool,
+    removed: bool,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.cfg.id)
+            .field("role", &self.raft.role())
+            .field("term", &self.raft.term())
+            .field("applied", &self.raft.applied())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens a member on `backend`. With data in the backend, the member restarts from it and
+    /// `initial` is ignored (as etcd ignores `--initial-*` flags); with an empty backend it
+    /// starts as `initial` says.
+    ///
+    /// # Errors
+    /// An invalid configuration, or storage that does not decode.
+    pub fn new(
+        cfg: NodeConfig,
+        backend: Box<dyn Backend>,
+        initial: InitialCluster,
+        now: Instant,
+    ) -> Result<Node, NodeError> {
+        cfg.validate().map_err(|e| NodeError::Config(e.0.into()))?;
+        let raft_cfg = raft_config(&cfg);
+        let log = raft::storage::recover(backend.as_ref())
+            .map_err(|e| NodeError::Corrupt(alloc::format!("{e:?}")))?;
+        let point =
+            state::load_point(backend.as_ref()).map_err(|e| NodeError::Corrupt(e.0))?;
+        let has_data = log.hard_state != Default::default() || point.index > LogIndex::ZERO;
+        let raft = if has_data {
+            Raft::new(raft_cfg, log.into_recovered(point.conf_state.clone(), point.index))
+        } else {
+            match &initial {
+                InitialCluster::New(founders) => {
+                    let changes: Vec<ConfChange> = founders
+                        .iter()
+                        .map(|m| {
+                            let context = codec::encode(&(0u64, MemberChange::Add(m.clone())));
+                            ConfChange::add_voter(m.id, context)
+                        })
+                        .collect();
+                    Raft::bootstrap(raft_cfg, &changes)
+                }
+                InitialCluster::Existing => Raft::new(raft_cfg, Default::default()),
+            }
+        }
+        .map_err(|e| NodeError::Config(alloc::format!("{e:?}")))?;
+        let sm = StateMachine::open(backend.as_ref(), &cfg, now)?;
+        let mut rng = Rng::from_seed(cfg.seed ^ 0x6f78_6364);
+        let next_internal = rng.next_u64() & ((1 << 40) - 1);
+        let tick = cfg.heartbeat_interval;
+        let mut node = Node {
+            id_prefix: (cfg.id.0 & 0xffff) << 48,
+            next_internal,
+            raft,
+            backend,
+            overlay: Overlay::new(),
+            sm,
+            rng,
+            now,
+            tick,
+            next_tick_at: now + tick,
+            outputs: VecDeque::new(),
+            persister: Persister::default(),
+            durable_applied: point.index,
+            queued: Vec::new(),
+            pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            reads: Reads::default(),
+            outgoing: BTreeMap::new(),
+            receiver: Receiver::default(),
+            next_transfer: 0,
+            forwards: BTreeMap::new(),
+            transfer: None,
+            published: false,
+            removed: false,
+            cfg,
+        };
+        node.outputs.push_back(Output::MembersChanged { members: node.sm.members().members().cloned().collect() });
+        node.pump();
+        Ok(node)
+    }
+
+    // ---- getters ----
+
+    /// This member's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// True while this member leads.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    /// The leader as far as this member knows, or [`NodeId::NONE`].
+    #[must_use]
+    pub fn leader(&self) -> NodeId {
+        self.raft.leader()
+    }
+
+    /// The current Raft term.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        self.raft.term()
+    }
+
+    /// The last applied log index.
+    #[must_use]
+    pub fn applied_index(&self) -> LogIndex {
+        self.raft.applied()
+    }
+
+    /// The commit index.
+    #[must_use]
+    pub fn commit_index(&self) -> LogIndex {
+        self.raft.commit_index()
+    }
+
+    /// The Raft layer, for inspection (metrics, tests, simulation checkers).
+    #[must_use]
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Every member of the cluster.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.sm.members().members()
+    }
+
+    /// True once this member has been removed from the cluster.
+    #[must_use]
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// The current key-value revision.
+    #[must_use]
+    pub fn revision(&self) -> i64 {
+        self.sm.revision()
+    }
+
+    /// A header for responses from this member.
+    #[must_use]
+    pub fn response_header(&self) -> pb::ResponseHeader {
+        pb::ResponseHeader {
+            cluster_id: self.cfg.cluster_id,
+            member_id: self.cfg.id.0,
+            revision: self.sm.revision(),
+            raft_term: self.raft.term().0,
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next effect to carry out, or `None` when everything is drained. Collected
+    /// proposals are handed to Raft and collected writes sealed into one `Persist` here.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.flush();
+        if let Some(output) = self.outputs.pop_front() {
+            return Some(output);
+        }
+        let applied = self.raft.applied();
+        let (id, batch, then_send) = self.persister.seal(&mut self.overlay, applied)?;
+        Some(Output::Persist { id, batch, then_send })
+    }
+
+    /// When to call [`Node::handle_timeout`] at the latest. Invalidated by every input.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Instant {
+        let mut at = self.next_tick_at;
+        if let Some((deadline, _)) = self.deadlines.first() {
+            at = at.min(*deadline);
+        }
+        for t in [self.reads.next_deadline(), self.sm.poll_timeout(self.raft.is_leader())]
+            .into_iter()
+            .flatten()
+        {
+            at = at.min(t);
+        }
+        for f in self.forwards.values() {
+            at = at.min(f.deadline);
+        }
+        for o in self.outgoing.values() {
+            at = at.min(o.deadline);
+        }
+        if let Some(t) = &self.transfer {
+            at = at.min(t.deadline);
+        }
+        at
+    }
+
+    // ---- inputs ----
+
+    /// Time passed: Raft ticks, deadlines, lease expiry, compaction.
+    ///
+    /// May produce: any output.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.set_now(now);
+        let mut ticks = 0;
+        while self.next_tick_at <= now && ticks < MAX_TICKS_PER_CALL {
+            self.raft.tick();
+            self.pump();
+            self.next_tick_at += self.tick;
+            ticks += 1;
+        }
+        if self.next_tick_at <= now {
+            self.next_tick_at = now + self.tick;
+        }
+        self.expire(now);
+        self.periodic(now);
+        self.pump();
+    }
+
+    /// A message from member `from`.
+    ///
+    /// May produce: `Send`, `Persist`, `Reply` (applied writes, served reads), `Watch`.
+    pub fn handle_peer_message(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
+        self.set_now(now);
+        match message {
+            PeerMessage::Raft(m) => {
+                if m.from == from {
+                    // Refusals are counted by Raft; a peer's bad message changes nothing.
+                    let _ = self.raft.step(m);
+                }
+            }
+            PeerMessage::SnapshotChunk(chunk) => self.receive_chunk(from, chunk),
+            PeerMessage::SnapshotAck(ack) => self.receive_ack(from, &ack),
+            PeerMessage::Forward { id, request } => self.answer_forward(from, id, request),
+            PeerMessage::ForwardReply { id, reply } => self.complete_forward(id, reply),
+        }
+        self.pump();
+    }
+
+    /// The runtime made every persist up to `id` durable.
+    ///
+    /// May produce: `Send`, `Persist`, `Reply`, `Watch`, `MembersChanged`.
+    pub fn handle_persisted(&mut self, now: Instant, id: PersistId) {
+        self.set_now(now);
+        for sealed in self.persister.confirm(id) {
+            if let Some(seq) = sealed.raft_seq {
+                self.raft.handle_persisted(seq);
+                self.pump();
+            }
+            self.overlay.persisted(sealed.overlay_seq);
+            self.durable_applied = self.durable_applied.max(sealed.applied);
+            if let Some(meta) = sealed.installs_snapshot {
+                self.snapshot_installed(meta.index);
+            }
+            if sealed.snapshot_staged {
+                self.snapshot_staged();
+            }
+        }
+        self.compact_log();
+        self.pump();
+    }
+
+    /// A client request. `meta` says who asks (token, certificate name) and how.
+    ///
+    /// May produce: `Reply` (now or later), `VerifyPassword`, and through Raft any output.
+    pub fn handle_client_request(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        meta: RequestMeta,
+        request: Request,
+    ) {
+        self.set_now(now);
+        if self.removed {
+            self.reply(id, Err(ApiError::Stopped));
+            return;
+        }
+        if meta.require_leader && !self.raft.leader().is_some() {
+            self.reply(id, Err(ApiError::NoLeader));
+            return;
+        }
+        self.route(id, &meta, request);
+        self.pump();
+    }
+
+    /// The result of a [`Output::VerifyPassword`].
+    ///
+    /// May produce: `Reply`, and through Raft any output.
+    pub fn handle_password_verified(&mut self, now: Instant, id: VerifyId, matches: bool) {
+        self.set_now(now);
+        self.sm.password_verified(id, matches);
+        self.pump();
+    }
+
+    /// A message on Watch stream `stream` (opened implicitly by its first message).
+    ///
+    /// May produce: `Watch`.
+    pub fn handle_watch_request(
+        &mut self,
+        now: Instant,
+        stream: WatchStreamId,
+        meta: RequestMeta,
+        request: pb::WatchRequest,
+    ) {
+        self.set_now(now);
+        self.sm.watch_request(now, stream, &meta, request, self.backend.as_ref(), &self.overlay);
+        self.pump();
+    }
+
+    /// Watch stream `stream` ended: its watchers go.
+    pub fn handle_watch_closed(&mut self, now: Instant, stream: WatchStreamId) {
+        self.set_now(now);
+        self.sm.watch_closed(stream);
+    }
+
+    /// Storage reports its size (for Status and the space quota).
+    pub fn handle_storage_size(&mut self, now: Instant, size_bytes: u64, in_use_bytes: u64) {
+        self.set_now(now);
+        self.sm.set_storage_size(size_bytes, in_use_bytes);
+    }
+
+    // ---- commands ----
+
+    /// Starts an election now (tests and operators).
+    pub fn campaign(&mut self, now: Instant) {
+        self.set_now(now);
+        self.raft.campaign();
+        self.pump();
+    }
+
+    // ---- internals ----
+
+    fn set_now(&mut self, now: Instant) {
+        // Time never goes backwards for the core, whatever the driver passes.
+        self.now = self.now.max(now);
+    }
+
+    fn push(&mut self, output: Output) {
+        debug_assert!(
+            self.outputs.len() < MAX_QUEUED_OUTPUTS,
+            "the driver is not draining Node::poll_output"
+        );
+        self.outputs.push_back(output);
+    }
+
+    fn reply(&mut self, id: RequestId, mut result: Result<Response, ApiError>) {
+        if let Ok(response) = &mut result {
+            let header = self.response_header();
+            let h = response.header_mut();
+            h.cluster_id = header.cluster_id;
+            h.member_id = header.member_id;
+            h.raft_term = header.raft_term;
+            if h.revision == 0 {
+                h.revision = header.revision;
+            }
+        }
+        self.push(Output::Reply { id, result });
+    }
+
+    fn next_internal_id(&mut self) -> u64 {
+        self.next_internal = (self.next_internal + 1) & ((1 << 48) - 1);
+        self.id_prefix | self.next_internal
+    }
+
+    /// Hands collected proposals to Raft.
+    fn flush(&mut self) {
+        if !self.queued.is_empty() {
+            let batch = core::mem::take(&mut self.queued);
+            let ids: Vec<u64> = batch.iter().filter_map(|d| apply::request_id_of(d)).collect();
+            if let Err(e) = self.raft.propose_batch(batch) {
+                let error = propose_error(e);
+                for internal in ids {
+                    if let Some(p) = self.pending.remove(&internal) {
+                        self.deadlines.remove(&(p.deadline, internal));
+                        self.reply(p.id, Err(error));
+                    }
+                }
+            }
+            self.pump();
+        }
+        if let Some(ctx) = self.reads.start_round(self.now) {
+            self.raft.read_index(ctx);
+            self.pump();
+        }
+    }
+
+    /// Queues an internal request for proposal; `client` is answered when it is applied.
+    fn propose(&mut self, client: Option<RequestId>, mut request: pb::InternalRaftRequest) {
+        let internal = self.next_internal_id();
+        let header = request.header.get_or_insert_with(Default::default);
+        header.id = internal;
+        request.id = internal;
+        let data = prost::Message::encode_to_vec(&request);
+        if data.len() > self.cfg.max_request_bytes + apply::REQUEST_OVERHEAD_BYTES {
+            if let Some(id) = client {
+                self.reply(id, Err(ApiError::RequestTooLarge));
+            }
+            return;
+        }
+        if let Some(id) = client {
+            if self.pending.len() >= self.cfg.max_pending_requests {
+                self.reply(id, Err(ApiError::TooManyRequests));
+                return;
+            }
+            let deadline = self.now + self.cfg.request_timeout;
+            self.pending.insert(internal, PendingWrite { id, deadline });
+            self.deadlines.insert((deadline, internal));
+        }
+        self.queued.push(data);
+    }
+
+    /// Drains Raft and acts on each output.
+    fn pump(&mut self) {
+        while let Some(output) = self.raft.poll_output() {
+            match output {
+                RaftOutput::Send(m) => {
+                    let to = m.to;
+                    self.push(Output::Send { to, message: PeerMessage::Raft(m) });
+                }
+                RaftOutput::Persist(req) => self.persister.add_raft(&req),
+                RaftOutput::Apply(entries) => self.apply_entries(entries),
+                RaftOutput::ReadReady { ctx, index } => self.reads.confirmed(ctx, index),
+                RaftOutput::ReadFailed { ctx, reason: _ } => {
+                    // Whatever the reason (no leader yet, leader changed, too many pending),
+                    // the reads wait for a later round until their deadline.
+                    let retry_at = self.now + self.tick;
+                    self.reads.failed(ctx, retry_at);
+                }
+                RaftOutput::SendSnapshot { to } => self.start_snapshot(to),
+                RaftOutput::RoleChanged { role, term: _, leader } => self.role_changed(role, leader),
+            }
+        }
+        self.serve_ready_reads();
+        let outputs = self.sm.take_outputs();
+        for output in outputs {
+            self.push(output);
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<raft::Entry>) {
+        let Some(last) = entries.last().map(|e| (e.index, e.term)) else { return };
+        for entry in entries {
+            match entry.kind {
+                EntryKind::Normal if entry.data.is_empty() => {}
+                EntryKind::Normal => {
+                    let applied = self.sm.apply_request(
+                        apply::ApplyEnv {
+                            backend: self.backend.as_ref(),
+                            overlay: &mut self.overlay,
+                            now: self.now,
+                            is_leader: self.raft.is_leader(),
+                        },
+                        entry.index,
+                        &entry.data,
+                    );
+                    if let Some((internal, result)) = applied {
+                        self.answer(internal, result);
+                    }
+                }
+                EntryKind::ConfChange => self.apply_conf_change(&entry),
+            }
+        }
+        state::record_applied(&mut self.overlay, last.0, last.1);
+        self.raft.advance_applied(last.0);
+    }
+
+    fn answer(&mut self, internal: u64, result: Result<Response, ApiError>) {
+        if let Some(p) = self.pending.remove(&internal) {
+            self.deadlines.remove(&(p.deadline, internal));
+            self.reply(p.id, result);
+        }
+    }
+
+    fn apply_conf_change(&mut self, entry: &raft::Entry) {
+        let Some(cc) = ConfChange::decode(&entry.data) else { return };
+        let Ok((internal, change)) = codec::decode::<(u64, MemberChange)>(&cc.context) else {
+            // Raft-level changes without a member change (leaving a joint configuration).
+            if let Ok(conf) = self.raft.apply_conf_change(&cc) {
+                state::record_conf_state(&mut self.overlay, &conf);
+            }
+            return;
+        };
+        let verdict = self.sm.members().validate(&change);
+        let result = match verdict {
+            Ok(()) => match self.raft.apply_conf_change(&cc) {
+                Ok(conf) => {
+                    state::record_conf_state(&mut self.overlay, &conf);
+                    let _ = self.sm.apply_member_change(&change, &mut self.overlay);
+                    self.push(Output::MembersChanged {
+                        members: self.sm.members().members().cloned().collect(),
+                    });
+                    if let MemberChange::Remove(id) = change {
+                        if id == self.cfg.id {
+                            self.removed = true;
+                            self.push(Output::Removed);
+                        }
+                    }
+                    Ok(())
+                }
+                Err(_) => Err(ApiError::MemberBadUrls),
+            },
+            Err(e) => Err(ApiError::from(e)),
+        };
+        if internal != 0 {
+            let response = result.map(|()| self.sm.member_response(&change));
+            self.answer(internal, response);
+        }
+    }
+
+    fn serve_ready_reads(&mut self) {
+        let ready = self.reads.ready(self.raft.applied());
+        for read in ready {
+            let result = self.sm.serve_read(
+                self.backend.as_ref(),
+                &self.overlay,
+                read.user.as_deref(),
+                &read.request,
+            );
+            self.reply(read.id, result);
+        }
+    }
+
+    fn role_changed(&mut self, role: Role, leader: NodeId) {
+        self.sm.role_changed(role == Role::Leader, self.now, self.cfg.election_timeout);
+        if role != Role::Leader {
+            // Snapshot transfers to followers stop; a new leader starts its own.
+            self.outgoing.clear();
+        }
+        if let Some(t) = &self.transfer {
+            if leader == t.target {
+                let id = t.id;
+                self.transfer = None;
+                self.reply(id, Ok(Response::MoveLeader(Default::default())));
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(deadline, internal)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(p) = self.pending.remove(&internal) {
+                let error = if self.raft.leader().is_some() {
+                    ApiError::Timeout
+                } else {
+                    ApiError::TimeoutDueToLeaderFail
+                };
+                self.reply(p.id, Err(error));
+            }
+        }
+        for read in self.reads.expired(now) {
+            self.reply(read.id, Err(ApiError::Timeout));
+        }
+        let late: Vec<u64> =
+            self.forwards.iter().filter(|(_, f)| f.deadline <= now).map(|(k, _)| *k).collect();
+        for key in late {
+            if let Some(f) = self.forwards.remove(&key) {
+                self.reply(f.id, Err(ApiError::Timeout));
+            }
+        }
+        if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
+            if let Some(t) = self.transfer.take() {
+                self.reply(t.id, Err(ApiError::Timeout));
+            }
+        }
+        let stalled: Vec<NodeId> =
+            self.outgoing.iter().filter(|(_, o)| o.deadline <= now).map(|(k, _)| *k).collect();
+        for to in stalled {
+            self.outgoing.remove(&to);
+            self.raft.report_snapshot(to, SnapshotStatus::Failed);
+            self.pump();
+        }
+    }
+
+    /// Time-driven work of the state machine: lease expiry and checkpoints (leader), automatic
+    /// compaction, publishing our attributes.
+    fn periodic(&mut self, now: Instant) {
+        let proposals = self.sm.periodic(now, self.raft.is_leader());
+        for request in proposals {
+            self.propose(None, request);
+        }
+        if !self.published && self.raft.leader().is_some() {
+            self.publish_attributes();
+        }
+    }
+
+    fn publish_attributes(&mut self) {
+        let up_to_date = self.sm.members().get(self.cfg.id).is_some_and(|m| {
+            m.name == self.cfg.name && m.client_urls == self.cfg.client_urls
+        });
+        if up_to_date {
+            self.published = true;
+            return;
+        }
+        if self.sm.members().get(self.cfg.id).is_none() {
+            return;
+        }
+        let attr = oxcd_proto::membershippb::ClusterMemberAttrSetRequest {
+            member_id: self.cfg.id.0,
+            member_attributes: Some(oxcd_proto::membershippb::Attributes {
+                name: self.cfg.name.clone(),
+                client_urls: self.cfg.client_urls.clone(),
+            }),
+        };
+        self.propose(
+            None,
+            pb::InternalRaftRequest { cluster_member_attr_set: Some(attr), ..Default::default() },
+        );
+    }
+
+    /// Compacts the Raft log once enough of it is covered by the durable state machine.
+    fn compact_log(&mut self) {
+        let first = self.raft.first_index().0;
+        let durable = self.durable_applied.0;
+        if durable >= first + self.cfg.snapshot_count + CATCH_UP_ENTRIES {
+            let _ = self.raft.compact(LogIndex(durable - CATCH_UP_ENTRIES));
+            self.pump();
+        }
+    }
+
+    // ---- snapshots ----
+
+    fn start_snapshot(&mut self, to: NodeId) {
+        if self.outgoing.contains_key(&to) {
+            return;
+        }
+        self.next_transfer += 1;
+        let raft = &self.raft;
+        match Outgoing::start(self.next_transfer, to, self.backend.as_ref(), |i| raft.term_at(i), self.now)
+        {
+            Some(out) => {
+                self.outgoing.insert(to, out);
+                self.send_chunks(to);
+            }
+            None => self.raft.report_snapshot(to, SnapshotStatus::Failed),
+        }
+    }
+
+    fn send_chunks(&mut self, to: NodeId) {
+        let term = self.raft.term();
+        let chunk_bytes = self.cfg.snapshot_chunk_bytes;
+        while let Some(chunk) = self.outgoing.get_mut(&to).and_then(|o| o.next_chunk(term, chunk_bytes)) {
+            self.push(Output::Send { to, message: PeerMessage::SnapshotChunk(chunk) });
+        }
+    }
+
+    fn receive_ack(&mut self, from: NodeId, ack: &SnapshotAck) {
+        let now = self.now;
+        let Some(out) = self.outgoing.get_mut(&from) else { return };
+        if out.transfer != ack.transfer {
+            return;
+        }
+        match out.handle_ack(ack, now) {
+            AckOutcome::Continue => self.send_chunks(from),
+            AckOutcome::Delivered => {
+                let index = out.meta.index;
+                self.outgoing.remove(&from);
+                self.raft.report_snapshot(from, SnapshotStatus::Delivered { index });
+            }
+            AckOutcome::Failed => {
+                self.outgoing.remove(&from);
+                self.raft.report_snapshot(from, SnapshotStatus::Failed);
+            }
+        }
+    }
+
+    fn receive_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) {
+        if chunk.term < self.raft.term() {
+            let ack = SnapshotAck { transfer: chunk.transfer, seq: chunk.seq, ok: false };
+            self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
+            return;
+        }
+        match self.receiver.handle_chunk(from, chunk) {
+            ChunkOutcome::Stage { batch, ack, complete } => {
+                self.persister.add_staging(batch, from, PeerMessage::SnapshotAck(ack), complete);
+            }
+            ChunkOutcome::Refuse(ack) => {
+                self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
+            }
+        }
+    }
+
+    /// Every chunk of the current incoming snapshot is durable: let Raft decide.
+    fn snapshot_staged(&mut self) {
+        let Some(incoming) = self.receiver.current.take() else { return };
+        // Refused snapshots leave their records in staging; the next transfer clears them.
+        let _ = self.raft.handle_snapshot(incoming.from, incoming.term, incoming.meta);
+        self.pump();
+    }
+
+    /// A snapshot install is durable: the state machine is the snapshot's now.
+    fn snapshot_installed(&mut self, index: LogIndex) {
+        self.overlay.clear();
+        match StateMachine::open(self.backend.as_ref(), &self.cfg, self.now) {
+            Ok(mut sm) => {
+                sm.adopt_streams(&mut self.sm);
+                self.sm = sm;
+            }
+            Err(e) => panic!("installed snapshot does not load: {e}"),
+        }
+        self.durable_applied = self.durable_applied.max(index);
+        self.push(Output::MembersChanged { members: self.sm.members().members().cloned().collect() });
+    }
+
+    // ---- forwarding ----
+
+    fn answer_forward(&mut self, from: NodeId, id: u64, request: Forwarded) {
+        let reply = if self.raft.is_leader() {
+            self.sm.answer_forwarded(self.now, &request)
+        } else {
+            ForwardedReply::NotLeader
+        };
+        self.push(Output::Send { to: from, message: PeerMessage::ForwardReply { id, reply } });
+    }
+
+    fn complete_forward(&mut self, id: u64, reply: ForwardedReply) {
+        let Some(f) = self.forwards.remove(&id) else { return };
+        let result = apply::forwarded_response(f.lease, reply);
+        self.reply(f.id, result);
+    }
+
+    fn forward(&mut self, id: RequestId, request: Forwarded, lease: crate::ids::LeaseId) {
+        let leader = self.raft.leader();
+        if !leader.is_some() {
+            self.reply(id, Err(ApiError::NoLeader));
+            return;
+        }
+        let key = self.next_internal_id();
+        let deadline = self.now + self.cfg.request_timeout;
+        self.forwards.insert(key, PendingForward { id, deadline, lease });
+        self.push(Output::Send { to: leader, message: PeerMessage::Forward { id: key, request } });
+    }
+
+    /// Routes one client request: served now, after a read index, through Raft, or forwarded.
+    fn route(&mut self, id: RequestId, meta: &RequestMeta, request: Request) {
+        let user = match self.sm.authenticate(self.now, meta) {
+            Ok(user) => user,
+            Err(e) => {
+                self.reply(id, Err(e));
+                return;
+            }
+        };
+        if let Err(e) = self.sm.check_request(user.as_deref(), &request) {
+            self.reply(id, Err(e));
+            return;
+        }
+        match apply::classify(&request, self.cfg.max_txn_ops) {
+            apply::Route::Invalid(e) => self.reply(id, Err(e)),
+            apply::Route::Local => self.serve_local(id, user.as_deref(), request),
+            apply::Route::LinearizableRead => {
+                if self.reads.len() >= self.cfg.max_pending_requests {
+                    self.reply(id, Err(ApiError::TooManyRequests));
+                    return;
+                }
+                let deadline = self.now + self.cfg.request_timeout;
+                self.reads.enqueue(WaitingRead { id, request, user, deadline });
+            }
+            apply::Route::Propose => match self.sm.to_internal(&mut self.rng, user.as_deref(), request) {
+                Ok(internal) => self.propose(Some(id), internal),
+                Err(e) => self.reply(id, Err(e)),
+            },
+            apply::Route::Member => self.member_request(id, request),
+            apply::Route::Verify => match self.sm.start_authenticate(id, request) {
+                Ok(output) => self.push(output),
+                Err(e) => self.reply(id, Err(e)),
+            },
+        }
+    }
+
+    /// Requests answered by this member from its own state (or, for leases, by the leader).
+    fn serve_local(&mut self, id: RequestId, user: Option<&str>, request: Request) {
+        let result = match request {
+            Request::Status(_) => Ok(Response::Status(self.status())),
+            Request::MoveLeader(r) => {
+                let target = NodeId(r.target_id);
+                if !self.raft.is_leader() {
+                    Err(ApiError::NotLeader)
+                } else if target == self.cfg.id {
+                    Ok(Response::MoveLeader(Default::default()))
+                } else if self.transfer.is_some() {
+                    Err(ApiError::TooManyRequests)
+                } else if self.raft.transfer_leader(target).is_err() {
+                    Err(ApiError::BadLeaderTransferee)
+                } else {
+                    // Answered when the target leads, or at the deadline.
+                    let deadline = self.now + self.cfg.request_timeout;
+                    self.transfer = Some(PendingTransfer { id, target, deadline });
+                    return;
+                }
+            }
+            Request::LeaseKeepAlive(r) if !self.raft.is_leader() => {
+                let lease = crate::ids::LeaseId(r.id);
+                self.forward(id, Forwarded::LeaseKeepAlive { lease }, lease);
+                return;
+            }
+            Request::LeaseTimeToLive(r) if !self.raft.is_leader() => {
+                let lease = crate::ids::LeaseId(r.id);
+                self.forward(id, Forwarded::LeaseTimeToLive { lease, keys: r.keys }, lease);
+                return;
+            }
+            other => self.sm.serve_local(self.now, self.backend.as_ref(), &self.overlay, user, other),
+        };
+        self.reply(id, result);
+    }
+
+    fn status(&self) -> pb::StatusResponse {
+        let (db_size, db_size_in_use) = self.sm.storage_size();
+        pb::StatusResponse {
+            header: Some(self.response_header()),
+            version: ETCD_SERVER_VERSION.into(),
+            db_size,
+            leader: self.raft.leader().0,
+            raft_index: self.raft.commit_index().0,
+            raft_term: self.raft.term().0,
+            raft_applied_index: self.raft.applied().0,
+            errors: self.sm.alarm_errors(),
+            db_size_in_use,
+            is_learner: self.raft.is_learner(),
+            ..Default::default()
+        }
+    }
+
+    fn member_request(&mut self, id: RequestId, request: Request) {
+        let (change, mut cc) = match self.sm.member_change(&mut self.rng, &request) {
+            Ok(x) => x,
+            Err(e) => {
+                self.reply(id, Err(e));
+                return;
+            }
+        };
+        let internal = self.next_internal_id();
+        cc.context = codec::encode(&(internal, change));
+        match self.raft.propose_conf_change(&cc) {
+            Ok(_) => {
+                let deadline = self.now + self.cfg.request_timeout;
+                self.pending.insert(internal, PendingWrite { id, deadline });
+                self.deadlines.insert((deadline, internal));
+            }
+            Err(e) => self.reply(id, Err(propose_error(e))),
+        }
+    }
+}
+
+fn raft_config(cfg: &NodeConfig) -> RaftConfig {
+    let mut r = RaftConfig::new(cfg.id);
+    r.election_ticks = cfg.election_ticks();
+    r.heartbeat_ticks = 1;
+    r.pre_vote = cfg.pre_vote;
+    r.check_quorum = true;
+    r.max_proposal_bytes = (cfg.max_request_bytes + apply::REQUEST_OVERHEAD_BYTES) as u64 * 64;
+    r.read_only = if cfg.lease_reads { raft::ReadOnlyMode::LeaseBased } else { raft::ReadOnlyMode::Safe };
+    r.seed = cfg.seed;
+    r
+}
+
+fn propose_error(e: raft::ProposeError) -> ApiError {
+    use raft::ProposeError as P;
+    match e {
+        P::NotLeader { .. } => ApiError::NoLeader,
+        P::TooLarge => ApiError::RequestTooLarge,
+        P::UncommittedBytesExceeded => ApiError::TooManyRequests,
+        P::TransferInProgress | P::LeaderNotReady => ApiError::LeaderChanged,
+        P::ConfChangePending => ApiError::Unhealthy,
+        P::InvalidConfChange(_) => ApiError::MemberBadUrls,
+    }
+}
