@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use oxcd_core::{Instant, NodeId};
 use tracing::{info, warn};
 
-use super::check::{CertFacts, CheckStep, Direction};
+use oxcd_core::identity::Step;
+
+use super::check::{cert_facts, dns_request, CertCheck, Direction};
 use super::conn::Stream;
 use super::dial::{keepalive, After};
 use super::wire::{FrameKind, Hello, Reply, VERSION};
@@ -115,36 +117,38 @@ impl PeerTransport {
         }
     }
 
-    /// Steps the connection's certificate check, sending the lookups it asks for.
+    /// Acts on the connection's certificate check: sends the lookups it asks for (a lookup that
+    /// cannot be sent is answered at once with the reason), until it decides or waits.
     pub(super) fn drive_check(&mut self, slot: usize) -> CheckOutcome {
         loop {
             let Some(conn) = self.slots[slot].as_mut() else { return CheckOutcome::Waiting };
             let serial = conn.serial;
-            let check = match &mut conn.side {
-                Side::Out { phase: OutPhase::Checking(check), .. }
-                | Side::In { phase: InPhase::Checking(check) } => check,
-                _ => return CheckOutcome::Accepted,
+            let (Side::Out { phase: OutPhase::Checking(check), .. }
+            | Side::In { phase: InPhase::Checking(check) }) = &mut conn.side
+            else {
+                return CheckOutcome::Accepted;
             };
-            let requests = match check.step() {
-                CheckStep::Accept => return CheckOutcome::Accepted,
-                CheckStep::Reject(reason) => return CheckOutcome::Rejected(reason),
-                CheckStep::Pending => return CheckOutcome::Waiting,
-                CheckStep::NeedLookup(requests) => requests,
+            let requests = match check.take_step() {
+                Some(Step::Accept) => return CheckOutcome::Accepted,
+                Some(Step::Reject(rejection)) => {
+                    return CheckOutcome::Rejected(rejection.to_string())
+                }
+                Some(Step::Pending) | None => return CheckOutcome::Waiting,
+                Some(Step::NeedLookup(requests)) => requests,
             };
             let mut failed = Vec::new();
             for request in requests {
-                if let Err(failure) =
-                    self.start_lookup(LookupOwner::Check { slot, serial }, request)
-                {
-                    failed.push(failure);
+                let owner = LookupOwner::Check { slot, serial, id: request.id };
+                if let Err((_, error)) = self.start_lookup(owner, dns_request(&request.kind)) {
+                    failed.push((request.id, error));
                 }
             }
             let conn = self.slots[slot].as_mut().expect("still open");
             if let Side::Out { phase: OutPhase::Checking(check), .. }
             | Side::In { phase: InPhase::Checking(check) } = &mut conn.side
             {
-                for (request, error) in failed {
-                    check.handle_lookup(request, Err(error));
+                for (id, error) in failed {
+                    check.handle_answer(id, Err(error));
                 }
             }
         }
@@ -161,13 +165,15 @@ impl PeerTransport {
                         // No client certificate requested (no --peer-client-cert-auth): nothing to
                         // check, as in etcd.
                         None => *phase = InPhase::AwaitHello,
-                        Some(der) => match CertFacts::from_der(der) {
+                        Some(der) => match cert_facts(der) {
                             Ok(facts) => {
-                                *phase = InPhase::Checking(self.cert_rules.start(
-                                    Direction::Incoming,
-                                    facts,
+                                let check = CertCheck::start(
+                                    &facts,
                                     remote_ip,
-                                ));
+                                    &self.rules_incoming,
+                                    &mut self.lookup_ids,
+                                );
+                                *phase = InPhase::Checking(Box::new(check));
                             }
                             Err(e) => {
                                 self.refuse_in(now, slot, None, e);

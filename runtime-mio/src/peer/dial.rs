@@ -10,6 +10,7 @@ use rustls_pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use tracing::{debug, info, warn};
 
+use super::check::CertCheck;
 use super::conn::Stream;
 use super::wire::{FrameKind, Hello, Reply, VERSION};
 use super::{
@@ -281,21 +282,21 @@ impl PeerTransport {
             let peer = *peer;
             match phase {
                 OutPhase::Tls if !conn.stream.is_handshaking() => {
-                    let facts =
-                        match conn.stream.peer_certificate().map(super::check::CertFacts::from_der)
-                        {
-                            Some(Ok(facts)) => facts,
-                            Some(Err(e)) => {
-                                self.refuse_out(now, slot, peer, e);
-                                return false;
-                            }
-                            None => super::check::CertFacts::default(),
-                        };
-                    *phase = OutPhase::Checking(self.cert_rules.start(
-                        Direction::Outgoing,
-                        facts,
+                    let facts = match conn.stream.peer_certificate().map(super::check::cert_facts) {
+                        Some(Ok(facts)) => facts,
+                        Some(Err(e)) => {
+                            self.refuse_out(now, slot, peer, e);
+                            return false;
+                        }
+                        None => oxcd_core::identity::CertFacts::default(),
+                    };
+                    let check = CertCheck::start(
+                        &facts,
                         remote_ip,
-                    ));
+                        &self.rules_outgoing,
+                        &mut self.lookup_ids,
+                    );
+                    *phase = OutPhase::Checking(Box::new(check));
                 }
                 OutPhase::Checking(_) => match self.drive_check(slot) {
                     super::accept::CheckOutcome::Waiting => return true,

@@ -63,8 +63,9 @@ use tracing::{debug, info, warn};
 
 use crate::dns::{DnsConfig, DnsWorker, LookupId, LookupRequest, LookupResult};
 use backoff::Backoff;
-use check::{Direction, EtcdPeerCertRules, PeerCertCheck, PeerCertRules};
+use check::{CertCheck, Direction};
 use conn::Stream;
+use oxcd_core::identity::{self, LookupIds, PeerCertRules};
 use queue::SendQueue;
 
 pub use queue::DropReason;
@@ -188,8 +189,10 @@ pub struct PeerTransportConfig {
     pub advertise_urls: Vec<PeerUrl>,
     /// TLS for `https://` URLs; required when any listen or peer URL is `https://`.
     pub tls: Option<PeerTls>,
-    /// The certificate check run after each TLS handshake.
-    pub cert_rules: Arc<dyn PeerCertRules>,
+    /// etcd's peer certificate rules (`--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`,
+    /// `--peer-skip-client-san-verification`), checked by `oxcd_core::identity` after each TLS
+    /// handshake.
+    pub cert_rules: PeerCertRules,
     /// Where DNS answers for the certificate checks and named peer URLs come from.
     pub dns: DnsConfig,
     /// First mio token this transport uses.
@@ -250,7 +253,7 @@ impl PeerTransportConfig {
             listen_urls: Vec::new(),
             advertise_urls: Vec::new(),
             tls: None,
-            cert_rules: Arc::new(EtcdPeerCertRules::default()),
+            cert_rules: PeerCertRules::new(Vec::new(), Vec::new()).expect("no allow lists"),
             dns: DnsConfig::System,
             token_base: 1 << 20,
             frame_bytes_max: 16 << 20,
@@ -385,20 +388,20 @@ enum Side {
 enum OutPhase {
     Connecting,
     Tls,
-    Checking(Box<dyn PeerCertCheck>),
+    Checking(Box<CertCheck>),
     AwaitReply,
     Ready,
 }
 
 enum InPhase {
     Tls,
-    Checking(Box<dyn PeerCertCheck>),
+    Checking(Box<CertCheck>),
     AwaitHello,
     Ready { from: NodeId, snapshot: Vec<u8> },
 }
 
 enum LookupOwner {
-    Check { slot: usize, serial: u64 },
+    Check { slot: usize, serial: u64, id: identity::LookupId },
     Dial { peer: NodeId },
 }
 
@@ -415,7 +418,11 @@ pub struct PeerTransport {
     member_id: NodeId,
     cluster_id: u64,
     tls: Option<PeerTls>,
-    cert_rules: Arc<dyn PeerCertRules>,
+    /// Rules for client certificates of incoming connections.
+    rules_incoming: PeerCertRules,
+    /// The same allow lists for server certificates we dial, without the SAN check.
+    rules_outgoing: PeerCertRules,
+    lookup_ids: LookupIds,
     dns_config: DnsConfig,
     limits: Limits,
     registry: Registry,
@@ -520,7 +527,9 @@ impl PeerTransport {
             member_id: config.member_id,
             cluster_id: config.cluster_id,
             tls: config.tls,
-            cert_rules: config.cert_rules,
+            rules_outgoing: config.cert_rules.clone().with_skip_san_verify(true),
+            rules_incoming: config.cert_rules,
+            lookup_ids: LookupIds::new(),
             dns_config: config.dns,
             limits,
             registry,
@@ -702,8 +711,8 @@ impl PeerTransport {
                 answers.push(answer);
             }
         }
-        for (id, request, result) in answers {
-            self.lookup_answered(now, id, request, result);
+        for (id, _request, result) in answers {
+            self.lookup_answered(now, id, result);
         }
     }
 
@@ -837,15 +846,9 @@ impl PeerTransport {
         }
     }
 
-    fn lookup_answered(
-        &mut self,
-        now: Instant,
-        id: LookupId,
-        request: LookupRequest,
-        result: LookupResult,
-    ) {
+    fn lookup_answered(&mut self, now: Instant, id: LookupId, result: LookupResult) {
         match self.lookups.remove(&id) {
-            Some(LookupOwner::Check { slot, serial }) => {
+            Some(LookupOwner::Check { slot, serial, id: check_id }) => {
                 let Some(conn) = self.slots[slot].as_mut().filter(|c| c.serial == serial) else {
                     return;
                 };
@@ -854,7 +857,7 @@ impl PeerTransport {
                     Side::In { phase: InPhase::Checking(check) } => check,
                     _ => return,
                 };
-                check.handle_lookup(request, result);
+                check.handle_answer(check_id, result);
                 self.service(now, slot);
             }
             Some(LookupOwner::Dial { peer }) => self.dial_resolved(now, peer, id, result),

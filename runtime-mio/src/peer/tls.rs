@@ -249,7 +249,7 @@ mod tests {
     fn auto_tls_certificate_covers_the_listen_hosts() {
         let cert = SelfSignedPeerCert::generate(&["127.0.0.11".into(), "m1.test".into()]).unwrap();
         let der = certs_from_pem(cert.cert_pem.as_bytes()).unwrap();
-        let facts = crate::peer::check::CertFacts::from_der(&der[0]).unwrap();
+        let facts = crate::peer::check::cert_facts(&der[0]).unwrap();
         assert_eq!(facts.ip_sans, vec!["127.0.0.11".parse::<std::net::IpAddr>().unwrap()]);
         assert_eq!(facts.dns_sans, vec!["m1.test".to_string()]);
         PeerTls::auto(&cert).unwrap();
