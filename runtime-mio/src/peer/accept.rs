@@ -11,7 +11,7 @@ use oxcd_core::identity::Step;
 use super::check::{cert_facts, dns_request, CertCheck, Direction};
 use super::conn::Stream;
 use super::dial::{keepalive, After};
-use super::wire::{FrameKind, Hello, Reply, VERSION};
+use super::wire::{encode_answer, Frame, Handshake};
 use super::{
     hex, Conn, InPhase, LookupOwner, MessageClass, OutPhase, PeerEvent, PeerIncoming,
     PeerTransport, Side, CLOSE_LINGER, PREHANDSHAKE_BYTES_MAX,
@@ -206,105 +206,88 @@ impl PeerTransport {
             let Some(conn) = self.slots[slot].as_mut() else { return false };
             let Side::In { phase } = &mut conn.side else { return true };
             if !matches!(phase, InPhase::AwaitHello | InPhase::Ready { .. }) || conn.closing {
-                if conn.stream.decoder.buffered() > PREHANDSHAKE_BYTES_MAX {
+                if conn.stream.buffered() > PREHANDSHAKE_BYTES_MAX {
                     self.close(now, slot, "unexpected data before the handshake", After::Backoff);
                     return false;
                 }
                 return true;
             }
-            let (kind, payload) = match conn.stream.decoder.next_frame() {
+            let InPhase::Ready { from, snapshot } = phase else {
+                match conn.stream.take_handshake() {
+                    Ok(Some(theirs)) => {
+                        if !self.handle_handshake(now, slot, theirs) {
+                            return false;
+                        }
+                        continue;
+                    }
+                    Ok(None) => return true,
+                    Err(e) => {
+                        self.refuse_in(now, slot, None, e.to_string());
+                        return false;
+                    }
+                }
+            };
+            let from = *from;
+            let frame = match conn.stream.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return true,
                 Err(e) => {
-                    let from = match phase {
-                        InPhase::Ready { from, .. } => Some(*from),
-                        _ => None,
-                    };
-                    warn!(remote_addr = %conn.stream.remote, peer = ?from.map(hex), error = %e, "closing peer connection");
+                    warn!(remote_addr = %conn.stream.remote, peer = %hex(from), error = %e, "closing peer connection");
                     self.close(now, slot, &e.to_string(), After::Backoff);
                     return false;
                 }
             };
-            let (from, snapshot) = match phase {
-                InPhase::AwaitHello => {
-                    let hello = match (kind, Hello::decode(&payload)) {
-                        (FrameKind::Hello, Ok(hello)) => hello,
-                        (FrameKind::Hello, Err(e)) => {
-                            self.refuse_in(now, slot, None, e.to_string());
-                            return false;
-                        }
-                        (kind, _) => {
-                            self.refuse_in(
-                                now,
-                                slot,
-                                None,
-                                format!("expected a Hello, got a {kind:?} frame"),
-                            );
-                            return false;
-                        }
-                    };
-                    if !self.handle_hello(now, slot, hello) {
-                        return false;
-                    }
+            let (last, piece) = match frame {
+                Frame::Raft(payload) => {
+                    self.deliver(from, MessageClass::Raft, payload);
                     continue;
                 }
-                InPhase::Ready { from, snapshot } => (*from, snapshot),
-                _ => unreachable!("checked above"),
-            };
-            let message = match kind {
-                FrameKind::Raft => Some((MessageClass::Raft, payload)),
-                FrameKind::SnapshotMore | FrameKind::SnapshotLast => {
-                    if snapshot.len() + payload.len() > self.limits.snapshot_bytes_max {
-                        let why = format!(
-                            "snapshot payload exceeds {} bytes",
-                            self.limits.snapshot_bytes_max
-                        );
-                        warn!(peer = %hex(from), error = %why, "closing peer connection");
-                        self.close(now, slot, &why, After::Backoff);
-                        return false;
-                    }
-                    if snapshot.is_empty() && kind == FrameKind::SnapshotLast {
-                        Some((MessageClass::Snapshot, payload))
-                    } else {
-                        snapshot.extend_from_slice(&payload);
-                        (kind == FrameKind::SnapshotLast)
-                            .then(|| (MessageClass::Snapshot, std::mem::take(snapshot)))
-                    }
-                }
-                FrameKind::Hello | FrameKind::Reply => {
-                    let why = format!("unexpected {kind:?} frame after the handshake");
-                    warn!(peer = %hex(from), error = %why, "closing peer connection");
-                    self.close(now, slot, &why, After::Backoff);
+                Frame::SnapshotMore(piece) => (false, piece),
+                Frame::SnapshotLast(piece) => (true, piece),
+                Frame::Accepted | Frame::Refused(_) => {
+                    let why = "unexpected handshake frame from the dialer";
+                    warn!(peer = %hex(from), error = why, "closing peer connection");
+                    self.close(now, slot, why, After::Backoff);
                     return false;
                 }
             };
-            if let Some((class, payload)) = message {
-                if let Some(peer) = self.peers.get_mut(&from) {
-                    peer.stats.messages_received += 1;
-                    peer.stats.bytes_received += payload.len() as u64;
-                }
-                self.incoming_bytes += payload.len();
-                self.incoming.push_back(PeerIncoming { from, class, payload });
+            if snapshot.len() + piece.len() > self.limits.snapshot_bytes_max {
+                let why =
+                    format!("snapshot payload exceeds {} bytes", self.limits.snapshot_bytes_max);
+                warn!(peer = %hex(from), error = %why, "closing peer connection");
+                self.close(now, slot, &why, After::Backoff);
+                return false;
+            }
+            let whole = if snapshot.is_empty() && last {
+                Some(piece)
+            } else {
+                snapshot.extend_from_slice(&piece);
+                last.then(|| std::mem::take(snapshot))
+            };
+            if let Some(payload) = whole {
+                self.deliver(from, MessageClass::Snapshot, payload);
             }
         }
     }
 
-    /// Admits or refuses the dialer's Hello. False when refused.
-    fn handle_hello(&mut self, now: Instant, slot: usize, hello: Hello) -> bool {
-        let from = hello.from;
-        let refusal = if hello.version != VERSION {
-            Some(format!("unsupported peer protocol version {}", hello.version))
-        } else if hello.cluster_id != self.cluster_id {
-            Some(format!(
-                "cluster ID mismatch (local cluster {:x}, remote cluster {:x})",
-                self.cluster_id, hello.cluster_id
-            ))
-        } else if hello.to != self.member_id {
-            Some(format!("this member is {}, not {}", hex(self.member_id), hex(hello.to)))
-        } else if !self.peers.contains_key(&from) {
-            Some(format!("member {} not found in the cluster", hex(from)))
-        } else {
-            None
+    fn deliver(&mut self, from: NodeId, class: MessageClass, payload: Vec<u8>) {
+        if let Some(peer) = self.peers.get_mut(&from) {
+            peer.stats.messages_received += 1;
+            peer.stats.bytes_received += payload.len() as u64;
+        }
+        self.incoming_bytes += payload.len();
+        self.incoming.push_back(PeerIncoming { from, class, payload });
+    }
+
+    /// Admits or refuses the dialer's handshake. False when refused.
+    fn handle_handshake(&mut self, now: Instant, slot: usize, theirs: Handshake) -> bool {
+        let from = NodeId(theirs.from_member_id);
+        let refusal = match theirs.check(self.cluster_id, self.member_id.get()) {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if !self.peers.contains_key(&from) => {
+                Some(format!("member {} not found in the cluster", hex(from)))
+            }
+            Ok(()) => None,
         };
         if let Some(reason) = refusal {
             self.refuse_in(now, slot, Some(from), reason);
@@ -321,14 +304,9 @@ impl PeerTransport {
             self.close(now, s, "replaced by a new connection from the same member", After::Backoff);
         }
         let conn = self.slots[slot].as_mut().expect("caller holds it");
-        let reply = Reply {
-            version: VERSION,
-            cluster_id: self.cluster_id,
-            member: self.member_id,
-            refusal: None,
-        };
         let mut bytes = Vec::new();
-        reply.encode(&mut bytes);
+        let ours = Handshake::new(self.cluster_id, self.member_id.get(), from.get());
+        encode_answer(&mut bytes, ours, None);
         conn.stream.queue(&bytes);
         conn.deadline = None;
         conn.side = Side::In { phase: InPhase::Ready { from, snapshot: Vec::new() } };
@@ -349,14 +327,10 @@ impl PeerTransport {
         let Some(conn) = self.slots[slot].as_mut() else { return };
         let remote_addr = conn.stream.remote;
         warn!(%remote_addr, peer = ?peer.map(hex), error = %reason, "rejected connection");
-        let reply = Reply {
-            version: VERSION,
-            cluster_id: self.cluster_id,
-            member: self.member_id,
-            refusal: Some(reason.clone()),
-        };
         let mut bytes = Vec::new();
-        reply.encode(&mut bytes);
+        let ours =
+            Handshake::new(self.cluster_id, self.member_id.get(), peer.map_or(0, NodeId::get));
+        encode_answer(&mut bytes, ours, Some(&reason));
         conn.stream.queue(&bytes);
         conn.closing = true;
         conn.deadline = Some(now + CLOSE_LINGER);

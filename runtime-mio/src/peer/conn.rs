@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 
-use super::wire::FrameDecoder;
+use super::wire::{
+    self, Frame, Handshake, HandshakeError, PeerError, PeerFrameDecoder, HANDSHAKE_BYTES,
+};
 
 /// How much is read from the socket per call before the caller decodes what it got.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -30,7 +32,12 @@ pub(crate) struct Stream {
     /// Plain-TCP bytes not yet written, from `out_pos`.
     out: Vec<u8>,
     out_pos: usize,
-    pub(crate) decoder: FrameDecoder,
+    /// Bytes read and not yet consumed, from `inbox_pos`.
+    inbox: Vec<u8>,
+    inbox_pos: usize,
+    /// The other side's handshake, once read.
+    pub(crate) peer_handshake: Option<Handshake>,
+    decoder: PeerFrameDecoder<Frame>,
     scratch: Box<[u8]>,
 }
 
@@ -54,7 +61,10 @@ impl Stream {
             local,
             out: Vec::new(),
             out_pos: 0,
-            decoder: FrameDecoder::new(payload_bytes_max),
+            inbox: Vec::new(),
+            inbox_pos: 0,
+            peer_handshake: None,
+            decoder: wire::decoder(payload_bytes_max),
             scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
         }
     }
@@ -68,7 +78,45 @@ impl Stream {
         self.tls.as_ref()?.peer_certificates()?.first().map(|c| c.as_ref())
     }
 
-    /// Reads up to one chunk into the decoder, driving the TLS state machine on the way.
+    /// Bytes read but not consumed yet.
+    pub(crate) fn buffered(&self) -> usize {
+        self.inbox.len() - self.inbox_pos
+    }
+
+    /// Reads the other side's handshake once its bytes are in (a wrong magic is refused as soon
+    /// as it shows). Afterwards it is in [`peer_handshake`](Self::peer_handshake).
+    ///
+    /// # Errors
+    /// Not an oxcd peer, or a version this build does not speak.
+    pub(crate) fn take_handshake(&mut self) -> Result<Option<Handshake>, HandshakeError> {
+        if self.peer_handshake.is_some() {
+            return Ok(self.peer_handshake);
+        }
+        let Some(handshake) = Handshake::decode(&self.inbox[self.inbox_pos..])? else {
+            return Ok(None);
+        };
+        self.inbox_pos += HANDSHAKE_BYTES;
+        self.peer_handshake = Some(handshake);
+        Ok(Some(handshake))
+    }
+
+    /// The next whole frame from the bytes after the handshake.
+    ///
+    /// # Errors
+    /// An oversized or corrupt frame; the connection must close.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Frame>, PeerError> {
+        let mut input = &self.inbox[self.inbox_pos..];
+        let before = input.len();
+        let result = self.decoder.decode(&mut input);
+        self.inbox_pos += before - input.len();
+        if self.inbox_pos == self.inbox.len() {
+            self.inbox.clear();
+            self.inbox_pos = 0;
+        }
+        result
+    }
+
+    /// Reads up to one chunk into the inbox, driving the TLS state machine on the way.
     ///
     /// # Errors
     /// Socket errors and TLS errors (bad certificate, protocol violation, ...); the caller
@@ -81,7 +129,7 @@ impl Stream {
                     match self.sock.read(&mut self.scratch) {
                         Ok(0) => return Ok(ReadState::Closed),
                         Ok(n) => {
-                            self.decoder.extend(&self.scratch[..n]);
+                            self.inbox.extend_from_slice(&self.scratch[..n]);
                             moved += n;
                             if moved >= READ_CHUNK_BYTES {
                                 return Ok(ReadState::More);
@@ -115,7 +163,7 @@ impl Stream {
                         if n == 0 {
                             break;
                         }
-                        self.decoder.extend(&self.scratch[..n]);
+                        self.inbox.extend_from_slice(&self.scratch[..n]);
                         plaintext -= n.min(plaintext);
                         moved += n;
                     }

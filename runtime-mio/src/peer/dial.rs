@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::check::CertCheck;
 use super::conn::Stream;
-use super::wire::{FrameKind, Hello, Reply, VERSION};
+use super::wire::{Frame, Handshake};
 use super::{
     hex, Conn, Direction, Link, LookupOwner, OutPhase, PeerEvent, PeerHost, PeerTransport, PeerUrl,
     Side, PREHANDSHAKE_BYTES_MAX,
@@ -28,6 +28,21 @@ pub(super) struct Cursor {
     /// `url` has not been resolved yet.
     fresh: bool,
     last_error: String,
+}
+
+/// Names a frame for logs without printing its payload.
+struct FrameName<'a>(&'a Frame);
+
+impl std::fmt::Debug for FrameName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Frame::Raft(_) => "Raft",
+            Frame::SnapshotMore(_) => "SnapshotMore",
+            Frame::SnapshotLast(_) => "SnapshotLast",
+            Frame::Accepted => "Accepted",
+            Frame::Refused(_) => "Refused",
+        })
+    }
 }
 
 /// What a failed outgoing connection leads to.
@@ -258,14 +273,8 @@ impl PeerTransport {
         if conn.stream.tls.is_some() {
             *phase = OutPhase::Tls;
         } else {
-            let hello = Hello {
-                version: VERSION,
-                cluster_id: self.cluster_id,
-                from: self.member_id,
-                to: *peer,
-            };
             let mut bytes = Vec::new();
-            hello.encode(&mut bytes);
+            Handshake::new(self.cluster_id, self.member_id.get(), peer.get()).encode(&mut bytes);
             conn.stream.queue(&bytes);
             *phase = OutPhase::AwaitReply;
         }
@@ -306,14 +315,9 @@ impl PeerTransport {
                     }
                     super::accept::CheckOutcome::Accepted => {
                         let conn = self.slots[slot].as_mut().expect("still open");
-                        let hello = Hello {
-                            version: VERSION,
-                            cluster_id: self.cluster_id,
-                            from: self.member_id,
-                            to: peer,
-                        };
                         let mut bytes = Vec::new();
-                        hello.encode(&mut bytes);
+                        Handshake::new(self.cluster_id, self.member_id.get(), peer.get())
+                            .encode(&mut bytes);
                         conn.stream.queue(&bytes);
                         if let Side::Out { phase, .. } = &mut conn.side {
                             *phase = OutPhase::AwaitReply;
@@ -325,8 +329,8 @@ impl PeerTransport {
         }
     }
 
-    /// Takes the Reply; nothing else may arrive on an outgoing connection. False when the
-    /// connection was closed.
+    /// Takes the acceptor's handshake and verdict; nothing else may arrive on an outgoing
+    /// connection. False when the connection was closed.
     pub(super) fn take_frames_out(&mut self, now: Instant, slot: usize) -> bool {
         loop {
             let Some(conn) = self.slots[slot].as_mut() else { return false };
@@ -335,7 +339,7 @@ impl PeerTransport {
             match phase {
                 OutPhase::AwaitReply | OutPhase::Ready => {}
                 _ => {
-                    if conn.stream.decoder.buffered() > PREHANDSHAKE_BYTES_MAX {
+                    if conn.stream.buffered() > PREHANDSHAKE_BYTES_MAX {
                         self.close(
                             now,
                             slot,
@@ -348,62 +352,46 @@ impl PeerTransport {
                 }
             }
             let ready = matches!(phase, OutPhase::Ready);
-            let frame = match conn.stream.decoder.next_frame() {
+            let theirs = match conn.stream.take_handshake() {
+                Ok(Some(handshake)) => handshake,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.refuse_out(now, slot, peer, e.to_string());
+                    return false;
+                }
+            };
+            let frame = match conn.stream.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return true,
                 Err(e) => {
-                    self.refuse_out(now, slot, peer, format!("{e}"));
+                    self.refuse_out(now, slot, peer, e.to_string());
                     return false;
                 }
             };
-            let reply = match frame {
-                (FrameKind::Reply, payload) if !ready => Reply::decode(&payload),
-                (kind, _) => {
-                    self.close(
+            let member = NodeId(theirs.from_member_id);
+            match frame {
+                Frame::Refused(reason) if !ready => {
+                    self.refuse_out(
                         now,
                         slot,
-                        &format!("unexpected {kind:?} frame from the peer"),
-                        After::Backoff,
+                        peer,
+                        format!("refused by member {}: {reason}", hex(member)),
                     );
                     return false;
                 }
-            };
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(e) => {
-                    self.refuse_out(now, slot, peer, format!("{e}"));
+                Frame::Accepted if !ready => {}
+                other => {
+                    let why = format!("unexpected frame from the peer: {:?}", FrameName(&other));
+                    self.close(now, slot, &why, After::Backoff);
                     return false;
                 }
-            };
-            if let Some(refusal) = reply.refusal {
-                self.refuse_out(
-                    now,
-                    slot,
-                    peer,
-                    format!("refused by member {}: {refusal}", hex(reply.member)),
-                );
+            }
+            if let Err(e) = theirs.check(self.cluster_id, self.member_id.get()) {
+                self.refuse_out(now, slot, peer, e.to_string());
                 return false;
             }
-            if reply.version != VERSION {
-                self.refuse_out(
-                    now,
-                    slot,
-                    peer,
-                    format!("unsupported peer protocol version {}", reply.version),
-                );
-                return false;
-            }
-            if reply.cluster_id != self.cluster_id {
-                let why = format!(
-                    "cluster ID mismatch (local cluster {:x}, remote cluster {:x})",
-                    self.cluster_id, reply.cluster_id
-                );
-                self.refuse_out(now, slot, peer, why);
-                return false;
-            }
-            if reply.member != peer {
-                let why =
-                    format!("the member at {url} is {}, not {}", hex(reply.member), hex(peer));
+            if member != peer {
+                let why = format!("the member at {url} is {}, not {}", hex(member), hex(peer));
                 self.refuse_out(now, slot, peer, why);
                 return false;
             }

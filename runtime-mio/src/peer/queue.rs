@@ -145,18 +145,24 @@ pub(crate) enum Written {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::wire::FrameDecoder;
+    use crate::peer::wire::{self, Frame};
 
-    fn frames(queue: &mut SendQueue) -> Vec<(FrameKind, Vec<u8>)> {
-        let mut out = Vec::new();
-        while queue.next_frame(&mut out).is_some() {}
-        let mut decoder = FrameDecoder::new(1 << 20);
-        decoder.extend(&out);
+    fn decode(bytes: &[u8]) -> Vec<Frame> {
+        let mut decoder = wire::decoder(1 << 20);
+        let mut input = bytes;
         let mut got = Vec::new();
-        while let Some(frame) = decoder.next_frame().unwrap() {
-            got.push(frame);
+        while !input.is_empty() {
+            if let Some(frame) = decoder.decode(&mut input).unwrap() {
+                got.push(frame);
+            }
         }
         got
+    }
+
+    fn frames(queue: &mut SendQueue) -> Vec<Frame> {
+        let mut out = Vec::new();
+        while queue.next_frame(&mut out).is_some() {}
+        decode(&out)
     }
 
     #[test]
@@ -174,19 +180,17 @@ mod tests {
         assert_eq!(queue.next_frame(&mut out), Some(Written::Message(10)));
         assert_eq!(queue.next_frame(&mut out), None);
         assert!(queue.is_empty());
-        let mut decoder = FrameDecoder::new(64);
-        decoder.extend(&out);
-        let mut kinds = Vec::new();
-        let mut snapshot = Vec::new();
-        while let Some((kind, payload)) = decoder.next_frame().unwrap() {
-            if kind != FrameKind::Raft {
-                snapshot.extend_from_slice(&payload);
-            }
-            kinds.push(kind);
-        }
-        use FrameKind::*;
-        assert_eq!(kinds, vec![Raft, SnapshotMore, Raft, SnapshotMore, SnapshotLast]);
-        assert_eq!(snapshot, b"0123456789");
+        use Frame::*;
+        assert_eq!(
+            decode(&out),
+            vec![
+                Raft(b"a".to_vec()),
+                SnapshotMore(b"0123".to_vec()),
+                Raft(b"b".to_vec()),
+                SnapshotMore(b"4567".to_vec()),
+                SnapshotLast(b"89".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -215,8 +219,8 @@ mod tests {
         assert_eq!(queue.len(), 1);
         queue.push(MessageClass::Snapshot, vec![3; 6]).unwrap();
         let got = frames(&mut queue);
-        assert_eq!(got[0], (FrameKind::SnapshotMore, vec![2; 3]));
-        assert_eq!(got[1], (FrameKind::SnapshotLast, vec![2; 1]));
+        assert_eq!(got[0], Frame::SnapshotMore(vec![2; 3]));
+        assert_eq!(got[1], Frame::SnapshotLast(vec![2; 1]));
         assert_eq!(got.len(), 4);
     }
 }
