@@ -306,3 +306,49 @@ fn a_member_with_a_certificate_from_another_ca_cannot_talk() {
     }));
     assert!(members.iter().all(|m| m.received.is_empty()));
 }
+
+#[test]
+fn peer_cert_allowed_cn_admits_only_that_common_name_in_both_directions() {
+    init_logging();
+    let clock = Clock::new();
+    let ca = TestCa::new();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let tls = ca.peer_tls(&format!("member-{}", i + 1), &[IPS[i]]);
+            let mut config = config(i as u64 + 1, CLUSTER, IPS[i], Some(tls));
+            if i == 0 {
+                config.cert_rules =
+                    oxcd_core::identity::PeerCertRules::new(vec!["member-2".into()], vec![])
+                        .unwrap();
+            }
+            Member::start(config, clock)
+        })
+        .collect();
+    introduce(&mut members, clock, true);
+    send(&mut members[1], clock, 1, MessageClass::Raft, b"2 to 1".to_vec());
+    send(&mut members[2], clock, 1, MessageClass::Raft, b"3 to 1".to_vec());
+    send(&mut members[0], clock, 3, MessageClass::Raft, b"1 to 3".to_vec());
+    let refused = "client certificate authentication failed";
+    assert!(run_until(&mut members, clock, |ms| {
+        let at_one = ms[0]
+            .events
+            .iter()
+            .filter(|e| matches!(e, PeerEvent::Refused { reason, .. } if reason == refused));
+        ms[0].received.len() == 1 && at_one.count() >= 2
+    }));
+    assert_eq!(members[0].received_from(2), vec![b"2 to 1".as_slice()]);
+    // Member 1 refuses member 3's client certificate, and member 3's server certificate too.
+    let directions: Vec<Direction> = members[0]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            PeerEvent::Refused { peer, direction, reason, .. } if reason == refused => {
+                assert_ne!(*peer, Some(NodeId(2)));
+                Some(*direction)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(directions.contains(&Direction::Incoming) && directions.contains(&Direction::Outgoing));
+    assert!(members[2].received.is_empty());
+}

@@ -1,5 +1,5 @@
 //! The accepting side: TLS with client certificates, the certificate check (with DNS on the
-//! helper thread), the Hello that names the member and its cluster, then frames in.
+//! helper thread), the handshake that names the member and its cluster, then frames in.
 
 use std::net::SocketAddr;
 
@@ -321,7 +321,7 @@ impl PeerTransport {
         true
     }
 
-    /// Refuses an incoming connection: logged, reported, and told to the dialer in a Reply
+    /// Refuses an incoming connection: logged, reported, and told to the dialer in a `Refused` frame
     /// before the connection closes.
     fn refuse_in(&mut self, now: Instant, slot: usize, peer: Option<NodeId>, reason: String) {
         let Some(conn) = self.slots[slot].as_mut() else { return };

@@ -1,5 +1,5 @@
 //! The dialing side: one outgoing connection per peer, tried URL by URL and address by
-//! address, redialed with backoff; the Hello/Reply exchange that admits it.
+//! address, redialed with backoff; the handshake exchange that admits it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -281,7 +281,7 @@ impl PeerTransport {
         true
     }
 
-    /// Moves an outgoing connection through TLS and the certificate check to the Hello.
+    /// Moves an outgoing connection through TLS and the certificate check to its handshake.
     /// False when the connection was closed.
     pub(super) fn advance_out(&mut self, now: Instant, slot: usize) -> bool {
         loop {

@@ -14,11 +14,12 @@
 //! payloads go out in pieces of `snapshot_piece_bytes`, and a queued Raft message always goes
 //! before the next piece, so a snapshot delays a heartbeat by one piece at most.
 //!
-//! Handshake (see `wire.rs`): after TLS (none for `http://` URLs) the dialer sends
-//! `Hello { version, cluster id, from, to }`; the acceptor answers `Reply { cluster id, its
-//! member id, accepted | refused(reason) }`. A member of another cluster (another
-//! `--initial-cluster-token`), an unknown member id or a Hello meant for another member is
-//! refused on first contact; both ends log the reason and report [`PeerEvent::Refused`].
+//! Handshake (`oxcd_proto::peer`, see `wire.rs`): after TLS (none for `http://` URLs) the
+//! dialer sends its `Handshake { version, cluster id, from, to }`; the acceptor answers with its
+//! own `Handshake` and an `Accepted` or `Refused(reason)` frame. A member of another cluster
+//! (another `--initial-cluster-token`), an unknown member id or a handshake meant for another
+//! member is refused on first contact, and so is a certificate the identity rules refuse; both
+//! ends log the reason and report [`PeerEvent::Refused`].
 //!
 //! # Driving it (one mio `Poll`, one `Waker` shared by the loop's components)
 //! 1. `PeerTransport::new(registry, waker, config, now)`: binds the listen URLs, registering
@@ -118,7 +119,7 @@ pub enum PeerEvent {
     },
     /// A connection was refused during its handshake (certificate, cluster id, member id).
     Refused {
-        /// The peer, when known (always for outgoing, after the Hello for incoming).
+        /// The peer, when known (always for outgoing, after its handshake for incoming).
         peer: Option<NodeId>,
         /// Who dialed.
         direction: Direction,
@@ -221,7 +222,7 @@ pub struct PeerTransportConfig {
     pub dial_backoff_min: Duration,
     /// Longest wait between dials.
     pub dial_backoff_max: Duration,
-    /// TCP connect + TLS + Hello/Reply (+ DNS for the check) must finish within this.
+    /// TCP connect + TLS + certificate check (DNS included) + handshake must finish within this.
     pub handshake_timeout: Duration,
     /// An outgoing connection whose queued bytes make no progress for this long is closed.
     pub write_timeout: Duration,
@@ -375,7 +376,7 @@ struct Conn {
     deadline: Option<Instant>,
     /// Since when queued output made no progress.
     stalled_since: Option<Instant>,
-    /// Close once the output is flushed (a refusal Reply is on its way).
+    /// Close once the output is flushed (a refusal is on its way).
     closing: bool,
     side: Side,
 }
@@ -408,7 +409,7 @@ enum LookupOwner {
 /// Frames written to a connection per batch before flushing; bounds what sits in the TLS
 /// buffer, so a newly queued Raft message waits for this much at most.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
-/// How long a refused connection may take to flush its Reply before it is dropped.
+/// How long a refused connection may take to flush its refusal before it is dropped.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Bytes an unauthenticated connection may send before its handshake step allows frames.
 const PREHANDSHAKE_BYTES_MAX: usize = 4096;
