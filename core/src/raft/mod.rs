@@ -82,8 +82,8 @@ pub use progress::{Progress, ProgressState};
 pub use raw::{Raft, RaftCounters, RaftRecovered};
 pub use replication::SnapshotStatus;
 pub use types::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, ReadId, Role, SingleChange, SnapshotMeta,
-    Transition,
+    ConfChange, ConfState, Entry, EntryKind, HardState, Payload, ReadId, Role, SingleChange,
+    SnapshotMeta, Transition,
 };
 
 #[cfg(doc)]

@@ -211,7 +211,7 @@ mod tests {
             term: Term(term),
             index: LogIndex(index),
             kind: EntryKind::Normal,
-            data: data.to_vec(),
+            data: data.into(),
         }
     }
 

@@ -171,7 +171,7 @@ impl Cluster {
             obs.applied(id, e.index, e.term, &e.data);
             node.sm.applied = e.index;
             last = e.index;
-            node.sm.entries.push((e.index, e.term, e.data));
+            node.sm.entries.push((e.index, e.term, e.data.to_vec()));
         }
         raft.advance_applied(last);
     }

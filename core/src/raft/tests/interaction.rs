@@ -174,7 +174,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                     term: Term(*t),
                     index: LogIndex(i as u64 + 1),
                     kind: EntryKind::Normal,
-                    data: b"v".to_vec(),
+                    data: b"v"[..].into(),
                 })
                 .collect();
             let commit = LogIndex(arg(tc, "commit")?.unwrap_or(0));
@@ -237,7 +237,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                     .map(|d| d.as_bytes().to_vec())
                     .collect(),
             };
-            let result = up(c, id)?.propose_batch(data);
+            let result = up(c, id)?.propose_batch(data.into_iter().map(Into::into).collect());
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
