@@ -316,7 +316,7 @@ impl Cluster {
         any
     }
 
-    fn send_snapshot(&mut self, from: NodeId, to: NodeId, obs: &mut dyn Observer) {
+    pub fn send_snapshot(&mut self, from: NodeId, to: NodeId, obs: &mut dyn Observer) {
         let leader = &self.nodes[&from];
         let raft = leader.raft();
         let sm = leader.sm.clone();
