@@ -1,4 +1,6 @@
 //! oxcd-runtime-mio: drives the core with sockets, TLS, timers and storage.
 
+pub mod api;
+pub mod driver;
 pub mod tls;
 pub mod transport;
