@@ -104,15 +104,19 @@ impl TestMember {
             .unwrap();
         let (addr, handle) = ready.recv_timeout(WAIT).expect("the member did not start");
         let m = TestMember { addr, dir, handle, done, stopped: false };
-        m.wait_for_leader();
+        m.wait_for_leader(tls.map(|t| &t.pki));
         m
     }
 
     /// Polls `/health` until the member has elected itself.
-    pub fn wait_for_leader(&self) {
+    pub fn wait_for_leader(&self, pki: Option<&Pki>) {
         let start = Instant::now();
         loop {
-            if let Ok((200, _)) = try_http(self.addr, "GET", "/health", b"") {
+            let answer = match pki {
+                Some(pki) => try_https(self.addr, pki, "/health"),
+                None => try_http(self.addr, "GET", "/health", b""),
+            };
+            if let Ok((200, _)) = answer {
                 return;
             }
             assert!(start.elapsed() < WAIT, "no leader within {WAIT:?}");
@@ -185,6 +189,64 @@ pub fn try_http(
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let (status, body) = try_http(addr, method, path, body).unwrap();
     (status, String::from_utf8(body).unwrap())
+}
+
+/// `GET path` over TLS with the `root` client certificate.
+pub fn try_https(addr: SocketAddr, pki: &Pki, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(pki.path("root.pem")).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(pki.path("root-key.pem")).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+    let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    // Keep-alive and Content-Length: the transport (on main) drops an HTTP/1 answer over TLS
+    // when the request says `Connection: close` (reported).
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    tls.write_all(head.as_bytes())?;
+    tls.flush()?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + len {
+                let status: u16 = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| std::io::Error::other("no status"))?;
+                return Ok((status, raw[end + 4..end + 4 + len].to_vec()));
+            }
+        }
+        let n = tls.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed before the answer"));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
