@@ -40,7 +40,12 @@ impl FakeLog {
     pub fn push(&mut self, t: u64, tag: &str) {
         let index = self.last_index().next();
         let data = if tag.is_empty() { format!("{t}/{}", index.0) } else { tag.to_string() };
-        self.log.push(Entry { term: Term(t), index, kind: EntryKind::Normal, data: data.into() });
+        self.log.push(Entry {
+            term: Term(t),
+            index,
+            kind: EntryKind::Normal,
+            data: data.into_bytes().into(),
+        });
     }
 
     /// Drops entries from `index` on.
