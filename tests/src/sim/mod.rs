@@ -34,6 +34,8 @@
 mod admin;
 pub mod check;
 mod checks;
+#[doc = include_str!("../../../docs/simulation.md")]
+pub mod guide {}
 pub mod client;
 pub mod disk;
 pub mod history;
