@@ -43,6 +43,7 @@ impl Sim {
         let disk = self.cfg.disk;
         for slot in self.members.values_mut() {
             slot.disk.set_config(disk);
+            slot.crash_on_persist = false;
         }
         let stopped: Vec<NodeId> = self
             .members

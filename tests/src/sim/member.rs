@@ -44,6 +44,8 @@ pub(crate) struct Slot {
     pub crashes: u64,
     /// When the slot was created (member lists read earlier do not know it).
     pub added_at: Instant,
+    /// Crash right after the next `Persist` is handed to the disk (before its fsync ends).
+    pub crash_on_persist: bool,
 }
 
 impl Slot {
@@ -67,6 +69,7 @@ impl Slot {
             timers_at_same_instant: 0,
             crashes: 0,
             added_at: Instant::ZERO,
+            crash_on_persist: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The fault injector: at random intervals it partitions the network (symmetric, one-way, the
 //! leader alone), degrades links (loss, duplication, reordering) and disks (slow fsyncs),
-//! crashes and restarts members, moves the leadership, and changes the membership (adds a
+//! crashes members (at random, or inside the window between handing a write to the disk and
+//! its fsync) and restarts them, moves the leadership, and changes the membership (adds a
 //! learner and starts it, promotes learners, removes members) — all of it while faults are in
 //! force. Only faults the protocol claims to survive: a crash loses unsynced writes, never
 //! synced ones.
@@ -120,7 +121,7 @@ impl Sim {
             menu.extend([("partition", 3), ("isolate-leader", 2), ("cut-one-way", 2), ("heal", 4)]);
         }
         if cfg.crashes {
-            menu.extend([("crash", 3), ("restart", 4)]);
+            menu.extend([("crash", 2), ("crash-mid-fsync", 2), ("restart", 4)]);
         }
         if cfg.network_faults {
             menu.extend([("lossy-network", 2), ("reliable-network", 2)]);
@@ -202,6 +203,11 @@ impl Sim {
             "crash" if !running.is_empty() => {
                 let id = running[self.rng.range_u64(0, running.len() as u64) as usize];
                 self.crash(id.0);
+                true
+            }
+            "crash-mid-fsync" if !running.is_empty() => {
+                let id = running[self.rng.range_u64(0, running.len() as u64) as usize];
+                self.crash_on_next_persist(id.0);
                 true
             }
             "restart" if !crashed.is_empty() => {

@@ -25,6 +25,11 @@ pub struct LinkConfig {
     pub reorder_per_mille: u64,
     /// The longest hold-back of a reordered message.
     pub reorder_delay: Duration,
+    /// Per mille of messages stuck in a stalled connection for up to `stall` (they arrive
+    /// terms later: Raft must recognise them as stale).
+    pub stall_per_mille: u64,
+    /// The longest stall.
+    pub stall: Duration,
 }
 
 impl LinkConfig {
@@ -38,10 +43,12 @@ impl LinkConfig {
             duplicate_per_mille: 0,
             reorder_per_mille: 0,
             reorder_delay: Duration::ZERO,
+            stall_per_mille: 0,
+            stall: Duration::ZERO,
         }
     }
 
-    /// A bad network: slower, with loss, duplicates and reordering.
+    /// A bad network: slower, with loss, duplicates, reordering and stalls of up to 5 s.
     #[must_use]
     pub const fn lossy() -> Self {
         LinkConfig {
@@ -51,6 +58,8 @@ impl LinkConfig {
             duplicate_per_mille: 20,
             reorder_per_mille: 50,
             reorder_delay: Duration::from_millis(60),
+            stall_per_mille: 10,
+            stall: Duration::from_secs(5),
         }
     }
 }
@@ -74,6 +83,8 @@ pub struct NetStats {
     pub duplicated: u64,
     /// Held back for reordering.
     pub reordered: u64,
+    /// Stuck in a stall.
+    pub stalled: u64,
 }
 
 /// The network. Its random choices come from its own generator, seeded by the world.
@@ -196,6 +207,10 @@ impl Network {
             self.stats.reordered += 1;
             d += draw(&mut self.rng, link.reorder_delay);
         }
+        if self.rng.chance(link.stall_per_mille, 1000) {
+            self.stats.stalled += 1;
+            d += draw(&mut self.rng, link.stall);
+        }
         d
     }
 }
@@ -237,6 +252,7 @@ mod tests {
         assert!((300..700).contains(&s.lost), "{s:?}");
         assert!((100..300).contains(&s.duplicated), "{s:?}");
         assert!((250..750).contains(&s.reordered), "{s:?}");
+        assert!((40..160).contains(&s.stalled), "{s:?}");
     }
 
     #[test]

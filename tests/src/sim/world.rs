@@ -55,6 +55,8 @@ pub(crate) enum Event {
     Start { member: NodeId },
     /// A removed member that did not stop by itself is stopped by its operator.
     Retire { member: NodeId },
+    /// Member `member`'s run `incarnation` crashes (armed by [`Sim::crash_on_next_persist`]).
+    Crash { member: NodeId, incarnation: u64 },
 }
 
 /// A simulated cluster. See the module docs of [`crate::sim`] for a tour.
@@ -315,6 +317,12 @@ impl Sim {
             Event::WatchTraffic { stream, response } => self.watch_traffic(stream, response),
             Event::WatchReconnect { watcher } => self.watch_reconnect(watcher),
             Event::Start { member } => self.start(member),
+            Event::Crash { member, incarnation } => {
+                if self.members.get(&member).is_some_and(|s| s.incarnation == incarnation) {
+                    self.trace.record(now, || format!("m{member} crashes with writes in flight"));
+                    self.stop(member, MemberState::Crashed);
+                }
+            }
             Event::Retire { member } => {
                 if self.members.get(&member).is_some_and(|s| s.state != MemberState::Removed) {
                     self.trace.record(now, || format!("m{member} retired by its operator"));
@@ -377,9 +385,14 @@ impl Sim {
                     )
                 });
                 let slot = self.members.get_mut(&id).expect("slot");
+                let incarnation = slot.incarnation;
                 if let Some(delay) = slot.disk.submit((pid, batch, then_send)) {
-                    let incarnation = slot.incarnation;
                     self.queue.schedule_in(delay, Event::Fsync { member: id, incarnation });
+                }
+                if std::mem::take(&mut slot.crash_on_persist) {
+                    // Right after this input: whatever it sent is out, its writes are not durable.
+                    self.queue
+                        .schedule_in(Duration::ZERO, Event::Crash { member: id, incarnation });
                 }
             }
             Output::Reply { id: rid, result } => self.member_replied(id, rid, result),
@@ -558,6 +571,7 @@ impl Sim {
             return;
         }
         slot.node = None;
+        slot.crash_on_persist = false;
         slot.disk.crash();
         slot.incarnation += 1;
         slot.timer_at = Instant::MAX;
@@ -717,6 +731,15 @@ impl Sim {
     /// Crashes `member`: its process and every write not yet fsynced are gone.
     pub fn crash(&mut self, member: u64) -> &mut Self {
         self.stop(NodeId(member), MemberState::Crashed);
+        self
+    }
+
+    /// Crashes `member` right after it next hands a `Persist` to its disk: inside the window
+    /// where what it sent is out but what it wrote is not durable.
+    pub fn crash_on_next_persist(&mut self, member: u64) -> &mut Self {
+        if let Some(slot) = self.members.get_mut(&NodeId(member)) {
+            slot.crash_on_persist = true;
+        }
         self
     }
 
