@@ -171,13 +171,15 @@ impl Sim {
 
     pub(crate) fn check_history(&self) -> Result<linearizability::Verdict, Violation> {
         let now = self.now();
+        let verdict =
+            match linearizability::check(&self.history, linearizability::DEFAULT_STEP_BUDGET) {
+                linearizability::Verdict::Violation(v) => {
+                    return Err(Violation::new("linearizability", now, v.to_string()));
+                }
+                verdict => verdict,
+            };
         revisions::check_history(now, &self.history)?;
         self.watches.checker.check_history(now, &self.history)?;
-        match linearizability::check(&self.history, linearizability::DEFAULT_STEP_BUDGET) {
-            linearizability::Verdict::Violation(v) => {
-                Err(Violation::new("linearizability", now, v.to_string()))
-            }
-            verdict => Ok(verdict),
-        }
+        Ok(verdict)
     }
 }
