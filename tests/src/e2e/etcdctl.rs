@@ -209,12 +209,13 @@ impl Background {
     /// Stops it (unless it already exited): SIGTERM, then SIGKILL. Returns all its output; the
     /// exit is [`Exit::Signal`] when the harness stopped it.
     pub fn stop(mut self) -> CmdOutput {
-        self.stdin = None;
+        // Signal first, close stdin after: `watch -i` exits with an error of its own on EOF.
         let exit = self
             .child
             .take()
             .and_then(|mut child| terminate(&mut child, BACKGROUND_STOP_GRACE))
             .map_or(Exit::Code(-1), Exit::from_status);
+        self.stdin = None;
         CmdOutput {
             stdout: self.stdout.take().map(Drain::finish).unwrap_or_default(),
             stderr: self.stderr.take().map(Drain::finish).unwrap_or_default(),

@@ -9,7 +9,7 @@
 //! - Normalized away: raft term (`<TERM>`), raft index (`<INDEX>`), server version
 //!   (`<VERSION>`), database and snapshot sizes (`<SIZE>`), hashes (`<HASH>`), snapshot key counts
 //!   (`<KEYS>`), durations (`<DURATION>`), log timestamps (`<TS>`), client UUIDs (`<UUID>`),
-//!   remaining lease TTLs (`<TTL>`).
+//!   remaining lease TTLs (`<TTL>`; the -1 of an expired lease stays).
 //! - Tables lose their padding (cell widths depend on id lengths): `| a | b |`, borders `+-+-+`.
 //! - Rows of `member list` are sorted (etcd orders members by id, and ids differ).
 
@@ -148,8 +148,8 @@ regex!(ZAP_TOOK, r#""took":"[^"]*""#);
 regex!(ZAP_SIZE, r#""size":"[^"]*""#);
 regex!(CLIENT_UUID, r"client-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 regex!(REMAINING, r"remaining\(\d+s\)");
-regex!(JSON_TTL, r#""ttl":-?\d+"#);
-regex!(FIELDS_TTL, r#""TTL" : -?\d+"#);
+regex!(JSON_TTL, r#""ttl":\d+"#);
+regex!(FIELDS_TTL, r#""TTL" : \d+"#);
 regex!(INITIAL_CLUSTER, r#"ETCD_INITIAL_CLUSTER="([^"]*)""#);
 
 /// The normalizer of one scenario run: it remembers the ids and literals it has named.
