@@ -12,7 +12,9 @@
 //!   for it (for `member add`). Harness options, removed before etcdctl runs:
 //!   `@bg=NAME` (run in the background, see `wait`/`send`), `@cert=CN` (a client certificate
 //!   with that CN), `@endpoint=m1[,m2]` (only those members), `@timeout=10s` (bound, default
-//!   20 s), `@retry=20s` (rerun until it exits 0 or the time passes; the last run is recorded).
+//!   20 s), `@retry=20s` (rerun until it exits 0 or the time passes; the last run is recorded),
+//!   `@exit-only` (record only how it exited: for outputs that depend on timing).
+//!   `{name}` works in `<` input lines too.
 //! - `send NAME` writes its `<` lines to background NAME's stdin (it stays open).
 //! - `wait NAME [lines=N] [timeout=10s]` waits until NAME printed N lines (or the timeout),
 //!   stops it with SIGTERM and records its output.
@@ -180,7 +182,8 @@ pub fn run_file(binary: &ServerBinary, path: &Path, mode: Mode) -> Result<FileOu
             step.expected = actual;
         }
     }
-    if mode == Mode::Record && outcome.failures.is_empty() {
+    // Also after a harness error: what was recorded up to it helps to see why.
+    if mode == Mode::Record {
         let new_text = format::write(&items);
         if new_text != text {
             std::fs::write(path, new_text)
@@ -199,6 +202,7 @@ struct Options {
     endpoints: Option<Vec<String>>,
     timeout: Option<Duration>,
     retry: Option<Duration>,
+    exit_only: bool,
 }
 
 static MEMBER_REF: LazyLock<Regex> =
@@ -462,6 +466,7 @@ impl<'a> Runner<'a> {
                 }
                 "timeout" => options.timeout = Some(parse_duration(value)?),
                 "retry" => options.retry = Some(parse_duration(value)?),
+                "exit-only" => options.exit_only = true,
                 _ => return Err(E2eError(format!("unknown option @{key}"))),
             }
         }
@@ -470,12 +475,20 @@ impl<'a> Runner<'a> {
         if let Some(name) = options.background {
             let mut bg = etcdctl.spawn(&args)?;
             if !step.input.is_empty() {
-                bg.write_stdin(&step.input_bytes())?;
+                let input = self
+                    .normalizer
+                    .substitute(&String::from_utf8_lossy(&step.input_bytes()))
+                    .map_err(E2eError)?;
+                bg.write_stdin(input.as_bytes())?;
             }
             self.backgrounds.insert(name, (bg, info));
             return Ok(Vec::new());
         }
-        let input = step.input_bytes();
+        let input = self
+            .normalizer
+            .substitute(&String::from_utf8_lossy(&step.input_bytes()))
+            .map_err(E2eError)?;
+        let input = input.into_bytes();
         let deadline = options.retry.map(|r| Instant::now() + r);
         let out = loop {
             let out = etcdctl.run(&args, &input)?;
@@ -489,7 +502,11 @@ impl<'a> Runner<'a> {
         if info.family == "member add" && out.exit.success() {
             self.learn_added_member(&args, &out.stdout_text());
         }
-        Ok(self.normalizer.normalize(&info, &out, false))
+        let lines = self.normalizer.normalize(&info, &out, false);
+        if options.exit_only {
+            return Ok(lines.into_iter().filter(|l| l.starts_with("exit ")).collect());
+        }
+        Ok(lines)
     }
 
     fn learn_added_member(&mut self, args: &[String], stdout: &str) {

@@ -11,7 +11,8 @@
 //!   (`<KEYS>`), durations (`<DURATION>`), log timestamps (`<TS>`), client UUIDs (`<UUID>`),
 //!   remaining lease TTLs (`<TTL>`; the -1 of an expired lease stays).
 //! - Tables lose their padding (cell widths depend on id lengths): `| a | b |`, borders `+-+-+`.
-//! - Rows of `member list` are sorted (etcd orders members by id, and ids differ).
+//! - Rows of `member list` and `endpoint status|health|hashkv` (simple and table formats) are
+//!   sorted: etcd orders members by id, ids differ between runs, health answers come as they come.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -129,9 +130,10 @@ macro_rules! regex {
     };
 }
 
-regex!(JSON_ID, r#""(cluster_id|member_id|leader|ID|id|lease)":(\d+)"#);
+regex!(JSON_ID, r#""(cluster_id|member_id|memberID|leader|ID|id|lease)":(\d+)"#);
 regex!(FIELDS_ID, r#""(ClusterID|MemberID|Leader|ID|Lease)" : (\d+)"#);
 regex!(TEXT_HEX_ID, r"\b(lease|Member|cluster) ([0-9a-f]{1,16})\b");
+regex!(ALARM_MEMBER, r"\bmemberID:(\d+)");
 regex!(JSON_TERM, r#""(raft_term|raftTerm)":\d+"#);
 regex!(FIELDS_TERM, r#""RaftTerm" : \d+"#);
 regex!(JSON_INDEX, r#""(raftIndex|raftAppliedIndex)":\d+"#);
@@ -144,13 +146,18 @@ regex!(JSON_HASH, r#""hash":\d+"#);
 regex!(FIELDS_HASH, r#""Hash" : \d+"#);
 regex!(TOOK, r"took = [0-9.]+[a-zµ]*s\b");
 regex!(ZAP_TS, r#""ts":("[^"]*"|[0-9.e+]+)"#);
-regex!(ZAP_TOOK, r#""took":"[^"]*""#);
+regex!(ZAP_TOOK, r#""took":("[^"]*"|[0-9.e+-]+)"#);
+regex!(SNAPSHOT_KEYS, r#""totalKey":\d+"#);
+regex!(SNAPSHOT_SIZE, r#""totalSize":\d+"#);
 regex!(ZAP_SIZE, r#""size":"[^"]*""#);
 regex!(CLIENT_UUID, r"client-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 regex!(REMAINING, r"remaining\(\d+s\)");
 regex!(JSON_TTL, r#""ttl":\d+"#);
 regex!(FIELDS_TTL, r#""TTL" : \d+"#);
 regex!(INITIAL_CLUSTER, r#"ETCD_INITIAL_CLUSTER="([^"]*)""#);
+
+/// The largest `{fill.N}`.
+const FILL_BYTES_MAX: usize = 16 << 20;
 
 /// The normalizer of one scenario run: it remembers the ids and literals it has named.
 #[derive(Debug, Default)]
@@ -197,6 +204,14 @@ impl Normalizer {
 
     /// What `{name}` stands for in a command: a literal, or an id in hex (as etcdctl takes ids).
     pub fn resolve(&self, name: &str) -> Option<String> {
+        // `{fill.N}`: N bytes of 'x', for values too large to write out.
+        if let Some(count) = name.strip_prefix("fill.") {
+            return count
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n <= FILL_BYTES_MAX)
+                .map(|n| "x".repeat(n));
+        }
         if let Some((actual, _)) = self.literals.iter().find(|(_, n)| n == name) {
             return Some(actual.clone());
         }
@@ -372,7 +387,7 @@ impl Normalizer {
                 out.push(line);
             }
         }
-        if info.family == "member list" {
+        if sorts_rows(&info.family) {
             sort_table_rows(&mut out);
         }
         out
@@ -399,7 +414,7 @@ impl Normalizer {
                 cells.join(", ")
             })
             .collect();
-        if info.family == "member list" {
+        if sorts_rows(&info.family) {
             out.sort();
         }
         out
@@ -424,7 +439,13 @@ impl Normalizer {
                 Err(_) => c[0].to_owned(),
             })
             .into_owned();
-        let fixed: [(&Regex, &str); 16] = [
+        line = ALARM_MEMBER
+            .replace_all(&line, |c: &Captures| {
+                let value: u64 = c[1].parse().unwrap_or(0);
+                format!("memberID:{}", self.id(value))
+            })
+            .into_owned();
+        let fixed: [(&Regex, &str); 18] = [
             (&JSON_TERM, "\"${1}\":<TERM>"),
             (&FIELDS_TERM, "\"RaftTerm\" : <TERM>"),
             (&JSON_INDEX, "\"${1}\":<INDEX>"),
@@ -437,7 +458,9 @@ impl Normalizer {
             (&FIELDS_HASH, "\"Hash\" : <HASH>"),
             (&TOOK, "took = <DURATION>"),
             (&ZAP_TS, "\"ts\":<TS>"),
-            (&ZAP_TOOK, "\"took\":\"<DURATION>\""),
+            (&ZAP_TOOK, "\"took\":<DURATION>"),
+            (&SNAPSHOT_KEYS, "\"totalKey\":<KEYS>"),
+            (&SNAPSHOT_SIZE, "\"totalSize\":<SIZE>"),
             (&ZAP_SIZE, "\"size\":\"<SIZE>\""),
             (&CLIENT_UUID, "client-<UUID>"),
             (&REMAINING, "remaining(<TTL>)"),
@@ -469,6 +492,11 @@ impl Normalizer {
             _ => value.to_string(),
         }
     }
+}
+
+/// Commands whose rows come in member-id order (or, for health, in completion order).
+fn sorts_rows(family: &str) -> bool {
+    matches!(family, "member list" | "endpoint status" | "endpoint health" | "endpoint hashkv")
 }
 
 fn sort_table_rows(lines: &mut [String]) {
