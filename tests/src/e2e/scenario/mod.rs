@@ -3,7 +3,8 @@
 //!
 //! The file format is in [`format`]; normalization in [`normalize`]. Steps:
 //!
-//! - `cluster size=N [tls] [arg=--flag=value]…` starts a fresh cluster (and forgets all names).
+//! - `cluster size=N [tls] [ips=127.0.0.11,…] [arg=--flag=value]…` starts a fresh cluster (and
+//!   forgets all names); member i listens on the i-th address (default 127.0.0.1).
 //!   With `tls`, client and peer URLs are https with client certificates required; etcdctl
 //!   presents a certificate with CN `root` unless a command says `@cert=NAME`.
 //! - `$ etcdctl ARGS…` runs etcdctl with `--endpoints` (every member) and the TLS flags put
@@ -208,7 +209,7 @@ struct Options {
 static MEMBER_REF: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\{(m\d+)\.(client|peer)_(url|addr)\}").expect("regex"));
 static MEMBER_ADDED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"Member ([0-9a-f]+) added to cluster").expect("regex"));
+    LazyLock::new(|| Regex::new(r"Member +([0-9a-f]+) added to cluster").expect("regex"));
 static INITIAL_CLUSTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"ETCD_INITIAL_CLUSTER="([^"]*)""#).expect("regex"));
 static MEMBER_JSON: LazyLock<Regex> =
@@ -349,12 +350,19 @@ impl<'a> Runner<'a> {
         let mut size = 1;
         let mut tls = false;
         let mut extra = Vec::new();
+        let mut ips = Vec::new();
         for word in words {
             match word.split_once('=') {
                 Some(("size", n)) => {
                     size = n.parse().map_err(|_| E2eError(format!("bad size {n}")))?
                 }
                 Some(("arg", flag)) => extra.push(flag.to_owned()),
+                Some(("ips", list)) => {
+                    ips = list
+                        .split(',')
+                        .map(|ip| ip.parse().map_err(|_| E2eError(format!("bad ip {ip}"))))
+                        .collect::<Result<_, _>>()?;
+                }
                 None if word == "tls" => tls = true,
                 _ => return Err(E2eError(format!("cluster: unknown option {word}"))),
             }
@@ -364,6 +372,9 @@ impl<'a> Runner<'a> {
             config = config.with_tls();
         }
         config.extra_args = extra;
+        if !ips.is_empty() {
+            config.ips = ips;
+        }
         let cluster = Cluster::start(self.binary, config)?;
         self.normalizer.add_literal(&cluster.dir().display().to_string(), "dir");
         for member in cluster.members() {

@@ -7,10 +7,12 @@
 //!   `{id1}`, `{id2}`, … in order of first appearance. An id maps by value, so the hex form
 //!   (`lease 694d… granted`) and the decimal form (`"ID":7587…`) of one lease share a name.
 //! - Normalized away: raft term (`<TERM>`), raft index (`<INDEX>`), server version
-//!   (`<VERSION>`), database and snapshot sizes (`<SIZE>`), hashes (`<HASH>`), snapshot key counts
+//!   (`<VERSION>`), database and snapshot sizes (`<SIZE>`), hashes (`<HASH1>`, `<HASH2>`, … by
+//!   value, so members that agree show the same one), snapshot key counts
 //!   (`<KEYS>`), durations (`<DURATION>`), log timestamps (`<TS>`), client UUIDs (`<UUID>`),
 //!   remaining lease TTLs (`<TTL>`; the -1 of an expired lease stays).
 //! - Tables lose their padding (cell widths depend on id lengths): `| a | b |`, borders `+-+-+`.
+//! - The keys of `lease timetolive --keys` are sorted (etcd lists them in Go map order).
 //! - Rows of `member list` and `endpoint status|health|hashkv` (simple and table formats) are
 //!   sorted: etcd orders members by id, ids differ between runs, health answers come as they come.
 
@@ -88,6 +90,8 @@ enum Kind {
     Term,
     Index,
     Hash,
+    /// A hash printed in hex (`snapshot status`), numbered together with its decimal form.
+    HexHash,
     Keys,
     Duration,
 }
@@ -119,7 +123,7 @@ fn simple_columns(family: &str) -> &'static [(usize, Kind)] {
         ],
         "endpoint hashkv" => &[(1, Kind::Hash)],
         "member list" => &[(0, Kind::HexId)],
-        "snapshot status" => &[(0, Kind::Hash), (2, Kind::Keys), (3, Kind::Size)],
+        "snapshot status" => &[(0, Kind::HexHash), (2, Kind::Keys), (3, Kind::Size)],
         _ => &[],
     }
 }
@@ -132,7 +136,10 @@ macro_rules! regex {
 
 regex!(JSON_ID, r#""(cluster_id|member_id|memberID|leader|ID|id|lease)":(\d+)"#);
 regex!(FIELDS_ID, r#""(ClusterID|MemberID|Leader|ID|Lease)" : (\d+)"#);
-regex!(TEXT_HEX_ID, r"\b(lease|Member|cluster) ([0-9a-f]{1,16})\b");
+// etcdctl pads member and cluster ids to 16 characters with spaces (`%16x`) in some messages.
+regex!(TEXT_HEX_ID, r"\b(lease|Member|cluster) +([0-9a-f]{1,16})\b");
+regex!(ATTACHED_KEYS, r"attached keys\(\[([^\]]*)\]\)");
+regex!(JSON_KEYS, r#""keys":\[([^\]]*)\]"#);
 regex!(ALARM_MEMBER, r"\bmemberID:(\d+)");
 regex!(JSON_TERM, r#""(raft_term|raftTerm)":\d+"#);
 regex!(FIELDS_TERM, r#""RaftTerm" : \d+"#);
@@ -142,8 +149,8 @@ regex!(JSON_SIZE, r#""(dbSize|dbSizeInUse)":\d+"#);
 regex!(FIELDS_SIZE, r#""(DBSize|DBSizeInUse)" : \d+"#);
 regex!(JSON_VERSION, r#""version":"[^"]*""#);
 regex!(FIELDS_VERSION, r#""Version" : "[^"]*""#);
-regex!(JSON_HASH, r#""hash":\d+"#);
-regex!(FIELDS_HASH, r#""Hash" : \d+"#);
+regex!(JSON_HASH, r#""hash":(\d+)"#);
+regex!(FIELDS_HASH, r#""Hash" : (\d+)"#);
 regex!(TOOK, r"took = [0-9.]+[a-zµ]*s\b");
 regex!(ZAP_TS, r#""ts":("[^"]*"|[0-9.e+]+)"#);
 regex!(ZAP_TOOK, r#""took":("[^"]*"|[0-9.e+-]+)"#);
@@ -166,6 +173,7 @@ pub struct Normalizer {
     literals: Vec<(String, String)>,
     ids: BTreeMap<u64, String>,
     anonymous: usize,
+    hashes: BTreeMap<String, usize>,
 }
 
 impl Normalizer {
@@ -221,6 +229,14 @@ impl Normalizer {
     /// The id value named `name`.
     pub fn id_value(&self, name: &str) -> Option<u64> {
         self.ids.iter().find(|(_, n)| *n == name).map(|(value, _)| *value)
+    }
+
+    /// The placeholder of a hash: `<HASH1>`, `<HASH2>`, … by first appearance, so equal hashes
+    /// (of members that agree) stay visibly equal.
+    fn hash(&mut self, value: &str) -> String {
+        let next = self.hashes.len() + 1;
+        let n = *self.hashes.entry(value.to_owned()).or_insert(next);
+        format!("<HASH{n}>")
     }
 
     /// Replaces every `{name}` in `text` by what it stands for.
@@ -345,7 +361,11 @@ impl Normalizer {
             Kind::Size => "<SIZE>".to_owned(),
             Kind::Term => "<TERM>".to_owned(),
             Kind::Index => "<INDEX>".to_owned(),
-            Kind::Hash => "<HASH>".to_owned(),
+            Kind::Hash => self.hash(cell),
+            Kind::HexHash => match u64::from_str_radix(cell, 16) {
+                Ok(value) => self.hash(&value.to_string()),
+                Err(_) => cell.to_owned(),
+            },
             Kind::Keys => "<KEYS>".to_owned(),
             Kind::Duration => "<DURATION>".to_owned(),
         }
@@ -367,7 +387,16 @@ impl Normalizer {
                 let cells: Vec<&str> = line[1..line.len() - 1].split('|').map(str::trim).collect();
                 let cells: Vec<String> = match &headers {
                     None => {
-                        headers = Some(cells.iter().map(|h| table_column(h)).collect());
+                        let hex_hash = info.family == "snapshot status";
+                        headers = Some(
+                            cells
+                                .iter()
+                                .map(|h| match table_column(h) {
+                                    Some(Kind::Hash) if hex_hash => Some(Kind::HexHash),
+                                    kind => kind,
+                                })
+                                .collect(),
+                        );
                         cells.iter().map(|c| (*c).to_owned()).collect()
                     }
                     Some(kinds) => {
@@ -439,13 +468,19 @@ impl Normalizer {
                 Err(_) => c[0].to_owned(),
             })
             .into_owned();
+        line = JSON_HASH
+            .replace_all(&line, |c: &Captures| format!("\"hash\":{}", self.hash(&c[1])))
+            .into_owned();
+        line = FIELDS_HASH
+            .replace_all(&line, |c: &Captures| format!("\"Hash\" : {}", self.hash(&c[1])))
+            .into_owned();
         line = ALARM_MEMBER
             .replace_all(&line, |c: &Captures| {
                 let value: u64 = c[1].parse().unwrap_or(0);
                 format!("memberID:{}", self.id(value))
             })
             .into_owned();
-        let fixed: [(&Regex, &str); 18] = [
+        let fixed: [(&Regex, &str); 16] = [
             (&JSON_TERM, "\"${1}\":<TERM>"),
             (&FIELDS_TERM, "\"RaftTerm\" : <TERM>"),
             (&JSON_INDEX, "\"${1}\":<INDEX>"),
@@ -454,8 +489,6 @@ impl Normalizer {
             (&FIELDS_SIZE, "\"${1}\" : <SIZE>"),
             (&JSON_VERSION, "\"version\":\"<VERSION>\""),
             (&FIELDS_VERSION, "\"Version\" : \"<VERSION>\""),
-            (&JSON_HASH, "\"hash\":<HASH>"),
-            (&FIELDS_HASH, "\"Hash\" : <HASH>"),
             (&TOOK, "took = <DURATION>"),
             (&ZAP_TS, "\"ts\":<TS>"),
             (&ZAP_TOOK, "\"took\":<DURATION>"),
@@ -475,7 +508,25 @@ impl Normalizer {
                 format!("ETCD_INITIAL_CLUSTER=\"{}\"", entries.join(","))
             })
             .into_owned();
+        if line.contains("\"members\":[") {
+            line = sort_json_array(&line, "\"members\":[");
+        }
         if info.family == "lease timetolive" {
+            // etcd lists a lease's keys in Go map order: random.
+            line = ATTACHED_KEYS
+                .replace_all(&line, |c: &Captures| {
+                    let mut keys: Vec<&str> = c[1].split(' ').collect();
+                    keys.sort_unstable();
+                    format!("attached keys([{}])", keys.join(" "))
+                })
+                .into_owned();
+            line = JSON_KEYS
+                .replace_all(&line, |c: &Captures| {
+                    let mut keys: Vec<&str> = c[1].split(',').collect();
+                    keys.sort_unstable();
+                    format!("\"keys\":[{}]", keys.join(","))
+                })
+                .into_owned();
             line = JSON_TTL.replace_all(&line, "\"ttl\":<TTL>").into_owned();
             line = FIELDS_TTL.replace_all(&line, "\"TTL\" : <TTL>").into_owned();
         }
@@ -494,13 +545,55 @@ impl Normalizer {
     }
 }
 
+/// Sorts the elements of the JSON array that starts right after `marker` (etcd lists members
+/// in id order, and ids differ between runs).
+fn sort_json_array(line: &str, marker: &str) -> String {
+    let Some(at) = line.find(marker) else { return line.to_owned() };
+    let start = at + marker.len();
+    let bytes = line.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut elements = Vec::new();
+    let mut element_start = start;
+    let mut end = None;
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b']' => {
+                elements.push(&line[element_start..i]);
+                end = Some(i);
+                break;
+            }
+            b',' if depth == 0 => {
+                elements.push(&line[element_start..i]);
+                element_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let Some(end) = end else { return line.to_owned() };
+    elements.sort_unstable();
+    format!("{}{}{}", &line[..start], elements.join(","), &line[end..])
+}
+
 /// Commands whose rows come in member-id order (or, for health, in completion order).
 fn sorts_rows(family: &str) -> bool {
     matches!(family, "member list" | "endpoint status" | "endpoint health" | "endpoint hashkv")
 }
 
 fn sort_table_rows(lines: &mut [String]) {
-    // Rows after the header row and its border, up to the closing border.
+    // Rows after the header row and its border, up to the closing border. A row whose first
+    // cell is empty continues the row above (a wrapped cell) and moves with it.
     let Some(header) = lines.iter().position(|l| l.starts_with('|')) else { return };
     let start = header + 2;
     if start > lines.len() {
@@ -508,7 +601,17 @@ fn sort_table_rows(lines: &mut [String]) {
     }
     let end =
         lines[start..].iter().position(|l| !l.starts_with('|')).map_or(lines.len(), |p| start + p);
-    lines[start..end].sort();
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for line in &lines[start..end] {
+        match groups.last_mut() {
+            Some(group) if line.starts_with("|  |") => group.push(line.clone()),
+            _ => groups.push(vec![line.clone()]),
+        }
+    }
+    groups.sort();
+    for (slot, line) in lines[start..end].iter_mut().zip(groups.into_iter().flatten()) {
+        *slot = line;
+    }
 }
 
 #[cfg(test)]
@@ -590,7 +693,7 @@ mod tests {
         let mut n = Normalizer::new();
         n.add_literal("127.0.0.1:2379", "m1.client_addr");
         let lines = n.normalize(
-            &info(&["endpoint", "health"]),
+            &info(&["get", "k"]),
             &output("127.0.0.1:2379 is healthy: successfully committed proposal: took = 1.4ms\n127.0.0.1:23790", "boom", Exit::Code(1)),
             false,
         );
@@ -620,6 +723,39 @@ mod tests {
             false,
         );
         assert_eq!(lines, vec!["| \"Revision\" : 5", "| \"RaftTerm\" : <TERM>", "| \"Lease\" : 0"]);
+    }
+
+    #[test]
+    fn json_member_arrays_are_sorted() {
+        let line = r#"{"members":[{"ID":2,"name":"b,]"},{"ID":1,"peerURLs":["x"]}],"z":[3,1]}"#;
+        assert_eq!(
+            sort_json_array(line, "\"members\":["),
+            r#"{"members":[{"ID":1,"peerURLs":["x"]},{"ID":2,"name":"b,]"}],"z":[3,1]}"#
+        );
+        assert_eq!(sort_json_array("no array", "\"members\":["), "no array");
+    }
+
+    #[test]
+    fn hex_and_decimal_hashes_share_a_number() {
+        let mut n = Normalizer::new();
+        let simple = n.normalize(
+            &info(&["snapshot", "status", "f"]),
+            &output("ff, 3, 8, 20 kB\n", "", Exit::Code(0)),
+            false,
+        );
+        let json = n.normalize(
+            &info(&["snapshot", "status", "f", "-w", "json"]),
+            &output("{\"hash\":255,\"revision\":3}\n", "", Exit::Code(0)),
+            false,
+        );
+        let other = n.normalize(
+            &info(&["endpoint", "hashkv"]),
+            &output("ep, 7\n", "", Exit::Code(0)),
+            false,
+        );
+        assert_eq!(simple, vec!["| <HASH1>, 3, <KEYS>, <SIZE>"]);
+        assert_eq!(json, vec!["| {\"hash\":<HASH1>,\"revision\":3}"]);
+        assert_eq!(other, vec!["| ep, <HASH2>"]);
     }
 
     #[test]
