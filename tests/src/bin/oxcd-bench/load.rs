@@ -50,6 +50,17 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// The load's size, for report headers.
+    pub fn describe(&self, shape: Shape) -> String {
+        match self {
+            Self::WatchLatency { watchers, put_total, put_rate, .. } => format!(
+                "{watchers} watchers, {put_total} puts at {put_rate}/s, {} conns (req/s counts events)",
+                shape.conns
+            ),
+            _ => format!("{} clients, {} conns, {} requests", shape.clients, shape.conns, shape.total),
+        }
+    }
+
     /// The workload's name.
     pub fn name(&self) -> &'static str {
         match self {

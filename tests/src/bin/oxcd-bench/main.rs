@@ -71,8 +71,8 @@ enum LoadCommand {
     /// Gets of one key.
     Range {
         /// The key (written once before the run).
-        #[arg(long, default_value = "foo")]
-        key: String,
+        #[arg(value_name = "KEY", default_value = "foo")]
+        range_key: String,
         /// Size of its value.
         #[arg(long, default_value_t = 8)]
         val_size: usize,
@@ -183,8 +183,8 @@ fn workload_of(command: &LoadCommand) -> Workload {
                 ops: *txn_ops,
             }
         }
-        LoadCommand::Range { key, val_size, consistency } => Workload::Range {
-            key: key.clone(),
+        LoadCommand::Range { range_key, val_size, consistency } => Workload::Range {
+            key: range_key.clone(),
             val_size: *val_size,
             serializable: *consistency == Consistency::S,
         },
@@ -317,12 +317,10 @@ fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> 
         return Ok(());
     }
     println!(
-        "{} on {}: {} clients, {} conns, {} requests, median of {rounds} round(s)",
+        "{} on {}: {}, median of {rounds} round(s)",
         workload.name(),
         args.shape.label(),
-        load.clients,
-        load.conns,
-        load.total
+        workload.describe(load)
     );
     println!(
         "{:<32} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
