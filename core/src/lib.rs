@@ -21,12 +21,20 @@ pub mod codec;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod lease;
 pub mod membership;
+pub mod mvcc;
+pub mod node;
 pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;
+pub mod watch;
 
 pub use error::{ApiError, GrpcCode};
 pub use ids::{LeaseId, LogIndex, NodeId, Term};
 pub use time::Instant;
+
+/// How a runtime drives the core: the loop, time, storage ordering, and a runnable example.
+#[doc = include_str!("../../docs/driving-the-core.md")]
+pub mod guide {}

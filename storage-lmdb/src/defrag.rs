@@ -70,7 +70,7 @@ fn lmdb_err(path: &Path) -> impl FnOnce(heed::Error) -> DefragError + '_ {
     move |source| DefragError::Storage { path: path.to_owned(), source }
 }
 
-/// Every named database of an environment, in a fixed order.
+/// Every named database of an environment, in a fixed order, `format` last.
 pub(crate) fn all_dbs(dbs: &Dbs) -> Vec<Db> {
     let mut all: Vec<Db> = Table::ALL.iter().map(|t| dbs.table(*t)).collect();
     all.push(dbs.empty_keys);
@@ -187,14 +187,21 @@ fn copy_records(source: &ReadTxn, env: &Env<WithoutTls>, dbs: &Dbs) -> Result<u6
     let mut copied = 0;
     let mut wtxn = env.write_txn()?;
     let mut txn_bytes = 0;
-    for (from, to) in all_dbs(&source.store.dbs).into_iter().zip(all_dbs(dbs)) {
+    let targets = all_dbs(dbs);
+    let format_index = targets.len() - 1;
+    for (i, (from, to)) in all_dbs(&source.store.dbs).into_iter().zip(targets).enumerate() {
+        // The copy's `format` database (last) already holds a version record: no appending.
+        let flags = if i == format_index { PutFlags::empty() } else { PutFlags::APPEND };
         for record in from.iter(source.txn())? {
             let (key, value) = record?;
-            to.put_with_flags(&mut wtxn, PutFlags::APPEND, key, value)?;
+            to.put_with_flags(&mut wtxn, flags, key, value)?;
             copied += 1;
             txn_bytes += key.len() + value.len();
             if txn_bytes >= COPY_TXN_BYTES {
                 wtxn.commit()?;
+                // Flushing each chunk spreads the copy's IO out, instead of one large sync
+                // that would stall the live store's fsyncs behind it.
+                env.force_sync()?;
                 wtxn = env.write_txn()?;
                 txn_bytes = 0;
             }

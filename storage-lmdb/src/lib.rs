@@ -14,6 +14,21 @@
 //! - [`LmdbStorage::save_snapshot`], [`restore_snapshot`] and [`snapshot_status`] handle the
 //!   snapshot files of `etcdctl snapshot save` (records plus a SHA-256 trailer).
 
+//!
+//! # For the server
+//! - New member or restart: [`LmdbStorage::exists`]`(data_dir)`; open with
+//!   `OpenOptions { create: true, .. }` only for a new member, then [`LmdbStorage::bootstrap`].
+//!   On restart pass [`OpenOptions::expected_identity`] so another member's data dir is refused.
+//! - `--unsafe-no-fsync` maps to [`OpenOptions::unsafe_no_fsync`]. Reserve a map well above
+//!   `--quota-backend-bytes` ([`OpenOptions::map_size_bytes`], 64 GiB by default): growing it
+//!   has to wait for open views.
+//! - [`WriteError::NoSpace`] and [`WriteError::MapFull`] leave the store readable and may be
+//!   retried later (etcd raises the NOSPACE alarm); [`WriteError::Storage`] (fsync or IO
+//!   failure) should stop the member.
+//! - Reads panic if LMDB cannot serve them (reader table full, fatal environment): the
+//!   [`Backend`](oxcd_core::backend::Backend) trait has no error channel.
+//! - LMDB commits fsync twice (data pages, then the meta page); throughput comes from batching.
+
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

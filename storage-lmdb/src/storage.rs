@@ -64,10 +64,12 @@ impl OpenOptions {
     fn validate(&self) -> Result<(), OpenError> {
         let page = rustix::param::page_size();
         let invalid = |reason: String| Err(OpenError::InvalidOptions { reason });
-        if self.map_size_bytes == 0 || self.map_size_bytes % page != 0 {
+        if self.map_size_bytes == 0 || !self.map_size_bytes.is_multiple_of(page) {
             return invalid(format!("map_size_bytes must be a positive multiple of {page}"));
         }
-        if self.map_size_max_bytes < self.map_size_bytes || self.map_size_max_bytes % page != 0 {
+        if self.map_size_max_bytes < self.map_size_bytes
+            || !self.map_size_max_bytes.is_multiple_of(page)
+        {
             return invalid(format!(
                 "map_size_max_bytes must be a multiple of {page} and at least map_size_bytes"
             ));
@@ -159,13 +161,36 @@ pub(crate) fn open_failed(path: &Path, e: heed::Error) -> OpenError {
     }
 }
 
-/// Sorts an LMDB failure during a write.
-pub(crate) fn write_failed(path: &Path, e: heed::Error) -> WriteError {
+/// Sorts an LMDB failure during a write that needed about `bytes_hint` more bytes.
+pub(crate) fn write_failed(store: &Store, e: heed::Error, bytes_hint: usize) -> WriteError {
+    let path = store.dir.clone();
     match os_error(&e) {
-        Some(source) if is_no_space(&source) => {
-            WriteError::NoSpace { path: path.to_owned(), source }
+        Some(source) if is_no_space(&source) => WriteError::NoSpace { path, source },
+        // LMDB reports a short page write as EIO ("short write, filesystem full?"): a disk
+        // that fills in the middle of a write looks like that.
+        Some(source)
+            if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error())
+                && looks_full(store, bytes_hint) =>
+        {
+            WriteError::NoSpace { path, source }
         }
-        _ => WriteError::Storage { path: path.to_owned(), source: e },
+        _ => WriteError::Storage { path, source: e },
+    }
+}
+
+/// True when the filesystem, or the process's file size limit, leaves less room than a write
+/// of `bytes_hint` needs (with a margin for LMDB's page and tree overhead).
+fn looks_full(store: &Store, bytes_hint: usize) -> bool {
+    let needed = (bytes_hint as u64).saturating_mul(2).saturating_add(1 << 20);
+    if let Ok(vfs) = rustix::fs::statvfs(&store.dir) {
+        if vfs.f_bavail.saturating_mul(vfs.f_frsize) < needed {
+            return true;
+        }
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Fsize).current;
+    match (limit, store.file_bytes()) {
+        (Some(limit), Ok(size)) => size.saturating_add(needed) >= limit,
+        _ => false,
     }
 }
 
@@ -278,7 +303,9 @@ impl LmdbStorage {
             }
             return Err(WriteError::AlreadyBootstrapped { stored: stored.to_string() });
         }
-        self.commit(&mut |store, wtxn| format::write_identity(store.dbs.format, wtxn, identity))
+        self.commit(identity.member_name.len() + 16, &mut |store, wtxn| {
+            format::write_identity(store.dbs.format, wtxn, identity)
+        })
     }
 
     /// Longest key a [`WriteOp::Put`] may carry (1982 bytes with 4 KiB pages).
@@ -318,6 +345,7 @@ impl LmdbStorage {
     /// retrying when it is full. Call with the writer lock held.
     pub(crate) fn commit(
         &self,
+        bytes_hint: usize,
         f: &mut dyn FnMut(&Store, &mut RwTxn<'_>) -> Result<(), heed::Error>,
     ) -> Result<(), WriteError> {
         for _ in 0..GROW_ATTEMPTS_MAX {
@@ -329,7 +357,7 @@ impl LmdbStorage {
             match result {
                 Ok(()) => return Ok(()),
                 Err(heed::Error::Mdb(heed::MdbError::MapFull)) => self.grow(&store)?,
-                Err(e) => return Err(write_failed(&store.dir, e)),
+                Err(e) => return Err(write_failed(&store, e, bytes_hint)),
             }
         }
         let store = self.current();
@@ -359,7 +387,7 @@ impl LmdbStorage {
         }
         let result = store.resize_map(next);
         store.gate.open();
-        result.map_err(|e| write_failed(&store.dir, e))
+        result.map_err(|e| write_failed(store, e, 0))
     }
 
     fn check_keys(&self, batch: &WriteBatch) -> Result<(), WriteError> {
@@ -388,7 +416,7 @@ impl LmdbStorage {
         }
         self.check_keys(batch)?;
         let mut writer = self.writer();
-        self.commit(&mut |store, wtxn| store.apply(wtxn, &batch.ops))?;
+        self.commit(batch.size_bytes(), &mut |store, wtxn| store.apply(wtxn, &batch.ops))?;
         if let Some(journal) = &mut writer.journal {
             if !journal.overflowed {
                 journal.bytes += batch.size_bytes() + batch.ops.len() * 16;

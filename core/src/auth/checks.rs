@@ -2,7 +2,6 @@
 //! leases and admin calls, and again when applying each committed entry with the identity and
 //! auth revision the entry carries. With auth off every check passes.
 
-use super::perms::UserPerms;
 use super::store::has_root_role;
 use super::{AuthInfo, AuthStore};
 use crate::error::ApiError;
@@ -65,15 +64,13 @@ impl AuthStore {
         if ai.revision < self.revision {
             return Err(ApiError::AuthOldRevision);
         }
-        let user = self.users.get(&ai.username).ok_or(ApiError::PermissionDenied)?;
-        if has_root_role(user) {
+        // One entry per existing user: a missing one is an unknown user.
+        let access = self.access.get(&ai.username).ok_or(ApiError::PermissionDenied)?;
+        if access.root {
             return Ok(());
         }
-        let permitted = self.perms.get(&ai.username).is_some_and(|p: &UserPerms| {
-            let set = if write { &p.write } else { &p.read };
-            set.permits(key, range_end)
-        });
-        if permitted {
+        let set = if write { &access.perms.write } else { &access.perms.read };
+        if set.permits(key, range_end) {
             Ok(())
         } else {
             Err(ApiError::PermissionDenied)

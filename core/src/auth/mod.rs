@@ -43,6 +43,10 @@ mod store;
 pub mod tokens;
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod scenario_tests;
 #[cfg(test)]
 mod tests;

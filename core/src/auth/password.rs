@@ -130,13 +130,25 @@ pub enum Completion {
     Verify(VerifyPassword),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(super) struct Attempt {
     pub(super) tag: u64,
     pub(super) name: String,
     pub(super) password: String,
     pub(super) checked_revision: AuthRevision,
     pub(super) proposed: bool,
+}
+
+impl fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the password.
+        f.debug_struct("Attempt")
+            .field("tag", &self.tag)
+            .field("name", &self.name)
+            .field("checked_revision", &self.checked_revision)
+            .field("proposed", &self.proposed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `Authenticate` requests in flight on this member.

@@ -108,10 +108,13 @@ impl KeySet {
             return false;
         }
         let Some(found) = self.find(key) else { return false };
-        match interval(key, range_end) {
-            Some((_, end)) => found.covers(&end),
+        match range_end {
+            // One key: its interval holds it, so it holds the key's successor's bound too.
+            [] => true,
+            [0] => *found == End::Unbounded,
             // A range ending at or before its key: etcd answers as for the key alone.
-            None => true,
+            end if end <= key => true,
+            end => found.cmp_key(end) != Ordering::Less,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::LogIndex;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use core::time::Duration;
 use oxcd_proto::authpb::{Permission, Role, User, UserAddOptions};
 use oxcd_proto::etcdserverpb as pb;
@@ -82,16 +83,29 @@ pub enum Identified {
 }
 
 /// This member's auth state.
-#[derive(Debug)]
 pub struct AuthStore {
     pub(super) enabled: bool,
     pub(super) revision: AuthRevision,
     pub(super) users: BTreeMap<String, User>,
     pub(super) roles: BTreeMap<String, Role>,
-    /// Merged permissions per user, rebuilt on every change (etcd's `rangePermCache`).
-    pub(super) perms: BTreeMap<String, UserPerms>,
+    /// Per user: the root role, and the merged permissions (etcd's `rangePermCache`).
+    pub(super) access: BTreeMap<String, UserAccess>,
     pub(super) tokens: SimpleTokens,
     pub(super) password_checks: PasswordChecks,
+}
+
+impl fmt::Debug for AuthStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and counts only: no password hashes, no tokens.
+        f.debug_struct("AuthStore")
+            .field("enabled", &self.enabled)
+            .field("revision", &self.revision)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("roles", &self.roles.keys().collect::<Vec<_>>())
+            .field("tokens", &self.tokens.len())
+            .field("password_checks", &self.password_checks.attempts.len())
+            .finish()
+    }
 }
 
 impl AuthStore {
@@ -107,7 +121,7 @@ impl AuthStore {
             revision: AuthRevision(1),
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
-            perms: BTreeMap::new(),
+            access: BTreeMap::new(),
             tokens: SimpleTokens::new(config.token_ttl, config.tokens_max),
             password_checks: PasswordChecks::new(config.password_checks_max),
         }
@@ -141,7 +155,7 @@ impl AuthStore {
         self.revision = AuthRevision(loaded.revision);
         self.users = loaded.users;
         self.roles = loaded.roles;
-        self.refresh_perms();
+        self.refresh_all();
         if !self.enabled {
             self.tokens.clear();
         }
@@ -246,18 +260,40 @@ impl AuthStore {
         codec::put_revision(overlay, self.revision.0);
     }
 
-    pub(super) fn refresh_perms(&mut self) {
-        let mut perms = BTreeMap::new();
-        for (name, user) in &self.users {
-            let roles = user.roles.iter().filter_map(|r| self.roles.get(r));
-            let merged = UserPerms::merge(
-                roles
-                    .flat_map(|role| role.key_permission.iter())
-                    .map(|p| (p.perm_type, &p.key[..], &p.range_end[..])),
-            );
-            perms.insert(name.clone(), merged);
+    /// Rebuilds every user's merged permissions (etcd rebuilds them all on every change; here
+    /// only after loading and enabling, and per affected user otherwise, with the same result).
+    pub(super) fn refresh_all(&mut self) {
+        let names: Vec<String> = self.users.keys().cloned().collect();
+        self.access = BTreeMap::new();
+        for name in names {
+            self.refresh_user(&name);
         }
-        self.perms = perms;
+    }
+
+    /// Rebuilds one user's merged permissions (drops them when the user is gone).
+    fn refresh_user(&mut self, name: &str) {
+        let Some(user) = self.users.get(name) else {
+            self.access.remove(name);
+            return;
+        };
+        let roles = user.roles.iter().filter_map(|r| self.roles.get(r));
+        let perms = UserPerms::merge(
+            roles
+                .flat_map(|role| role.key_permission.iter())
+                .map(|p| (p.perm_type, &p.key[..], &p.range_end[..])),
+        );
+        let access = UserAccess { root: has_root_role(user), perms };
+        self.access.insert(String::from(name), access);
+    }
+
+    fn holders_of(&self, role: &str) -> Vec<String> {
+        self.users.iter().filter(|(_, u)| holds(u, role)).map(|(n, _)| n.clone()).collect()
+    }
+
+    fn refresh_holders(&mut self, holders: &[String]) {
+        for name in holders {
+            self.refresh_user(name);
+        }
     }
 
     fn put_user(&mut self, overlay: &mut Overlay, name: &str, user: User) {
@@ -285,7 +321,7 @@ impl AuthStore {
         }
         codec::put_enabled(overlay, true);
         self.enabled = true;
-        self.refresh_perms();
+        self.refresh_all();
         Ok(())
     }
 
@@ -353,7 +389,7 @@ impl AuthStore {
         };
         self.put_user(overlay, &r.name, user);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_user(&r.name);
         Ok(())
     }
 
@@ -370,7 +406,7 @@ impl AuthStore {
         }
         codec::delete_user(overlay, name);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_user(name);
         self.tokens.invalidate_user(name);
         Ok(())
     }
@@ -392,9 +428,9 @@ impl AuthStore {
             select_password(&r.password, &r.hashed_password)?
         };
         let updated = User { password, ..user.clone() };
+        // Roles are unchanged, and so are the merged permissions.
         self.put_user(overlay, &r.name, updated);
         self.commit_revision(overlay);
-        self.refresh_perms();
         self.tokens.invalidate_user(&r.name);
         Ok(())
     }
@@ -422,7 +458,7 @@ impl AuthStore {
         updated.roles.insert(at, String::from(role));
         self.put_user(overlay, user, updated);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_user(user);
         Ok(())
     }
 
@@ -461,7 +497,7 @@ impl AuthStore {
         }
         self.put_user(overlay, name, updated);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_user(name);
         Ok(())
     }
 
@@ -519,20 +555,15 @@ impl AuthStore {
             return Err(ApiError::RoleNotFound);
         }
         codec::delete_role(overlay, name);
-        let holders: Vec<String> = self
-            .users
-            .iter()
-            .filter(|(_, u)| u.roles.iter().any(|r| r == name))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for holder in holders {
-            if let Some(mut user) = self.users.get(&holder).cloned() {
+        let holders = self.holders_of(name);
+        for holder in &holders {
+            if let Some(mut user) = self.users.get(holder).cloned() {
                 user.roles.retain(|r| r != name);
-                self.put_user(overlay, &holder, user);
+                self.put_user(overlay, holder, user);
             }
         }
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_holders(&holders);
         Ok(())
     }
 
@@ -566,7 +597,7 @@ impl AuthStore {
         }
         self.put_role(overlay, name, role);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_holders(&self.holders_of(name));
         Ok(())
     }
 
@@ -589,13 +620,27 @@ impl AuthStore {
         }
         self.put_role(overlay, name, role);
         self.commit_revision(overlay);
-        self.refresh_perms();
+        self.refresh_holders(&self.holders_of(name));
         Ok(())
     }
 }
 
+/// What the checks need of one user.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct UserAccess {
+    /// Holds the root role: every check passes.
+    pub(super) root: bool,
+    /// The merged permissions of all its roles.
+    pub(super) perms: UserPerms,
+}
+
+/// True when `user` holds `role`; roles are kept sorted (etcd searches them the same way).
+fn holds(user: &User, role: &str) -> bool {
+    user.roles.binary_search_by(|r| r.as_str().cmp(role)).is_ok()
+}
+
 pub(super) fn has_root_role(user: &User) -> bool {
-    user.roles.iter().any(|r| r == ROOT_ROLE)
+    holds(user, ROOT_ROLE)
 }
 
 fn is_no_password(user: &User) -> bool {

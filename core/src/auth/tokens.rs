@@ -59,12 +59,22 @@ struct Token {
 }
 
 /// The tokens this member knows.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimpleTokens {
     ttl: Duration,
     tokens_max: usize,
     tokens: BTreeMap<String, Token>,
     by_expiry: BTreeSet<(Instant, String)>,
+}
+
+impl core::fmt::Debug for SimpleTokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Tokens are credentials: only their number.
+        f.debug_struct("SimpleTokens")
+            .field("ttl", &self.ttl)
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 impl SimpleTokens {

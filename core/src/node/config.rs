@@ -1,6 +1,7 @@
 //! A member's configuration, as the core needs it (the server maps etcd's flags onto this).
 
 use crate::ids::NodeId;
+use crate::mvcc::auto_compact::AutoCompactionMode;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -52,6 +53,8 @@ pub struct NodeConfig {
     pub watch_progress_notify_interval: Duration,
     /// Requests waiting for apply or a read index, at most.
     pub max_pending_requests: usize,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`; `None`: off.
+    pub auto_compaction: Option<AutoCompactionMode>,
 }
 
 impl NodeConfig {
@@ -79,6 +82,7 @@ impl NodeConfig {
             strict_reconfig_check: true,
             watch_progress_notify_interval: Duration::from_secs(600),
             max_pending_requests: 100_000,
+            auto_compaction: None,
         }
     }
 

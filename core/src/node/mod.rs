@@ -28,11 +28,14 @@ mod peer;
 mod persist;
 mod reads;
 mod request;
+mod route;
 mod snapshot;
 mod state;
 
+pub use crate::auth::{VerifyId, VerifyPassword};
+pub use crate::watch::WatchStreamId;
 pub use config::{ConfigError, NodeConfig};
-pub use output::{Output, PersistId, RequestId, VerifyId, WatchStreamId};
+pub use output::{Output, PersistId, RequestId};
 pub use peer::{Forwarded, ForwardedReply, PeerMessage, SnapshotAck, SnapshotChunk};
 pub use request::{Request, RequestMeta, Response};
 
@@ -105,6 +108,15 @@ struct PendingWrite {
     deadline: Instant,
 }
 
+/// A request waiting until this member has applied the index its token was issued at.
+#[derive(Debug)]
+struct Parked {
+    id: RequestId,
+    meta: RequestMeta,
+    request: Request,
+    deadline: Instant,
+}
+
 /// A request forwarded to the leader, waiting for its answer.
 #[derive(Debug)]
 struct PendingForward {
@@ -136,8 +148,12 @@ pub struct Node {
     outputs: VecDeque<Output>,
     persister: Persister,
     durable_applied: LogIndex,
-    /// Proposals collected since the last drain, proposed together.
-    queued: Vec<Vec<u8>>,
+    /// Proposals collected since the last drain, proposed together, with their request ids.
+    queued: Vec<(u64, raft::Payload)>,
+    /// Authenticate entries in flight: internal id -> password check.
+    authenticating: BTreeMap<u64, VerifyId>,
+    /// Requests whose token names an index not applied yet.
+    parked: BTreeMap<LogIndex, Vec<Parked>>,
     /// Writes by internal request id.
     pending: BTreeMap<u64, PendingWrite>,
     deadlines: BTreeSet<(Instant, u64)>,
@@ -151,6 +167,8 @@ pub struct Node {
     next_internal: u64,
     /// Our own attributes are published (name and client URLs through Raft).
     published: bool,
+    /// When publishing was last proposed (it is retried after a request timeout).
+    publish_proposed_at: Option<Instant>,
     removed: bool,
 }
 
@@ -182,8 +200,7 @@ impl Node {
         let raft_cfg = raft_config(&cfg);
         let log = raft::storage::recover(backend.as_ref())
             .map_err(|e| NodeError::Corrupt(alloc::format!("{e:?}")))?;
-        let point =
-            state::load_point(backend.as_ref()).map_err(|e| NodeError::Corrupt(e.0))?;
+        let point = state::load_point(backend.as_ref()).map_err(|e| NodeError::Corrupt(e.0))?;
         let has_data = log.hard_state != Default::default() || point.index > LogIndex::ZERO;
         let raft = if has_data {
             Raft::new(raft_cfg, log.into_recovered(point.conf_state.clone(), point.index))
@@ -222,6 +239,8 @@ impl Node {
             persister: Persister::default(),
             durable_applied: point.index,
             queued: Vec::new(),
+            authenticating: BTreeMap::new(),
+            parked: BTreeMap::new(),
             pending: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             reads: Reads::default(),
@@ -231,10 +250,13 @@ impl Node {
             forwards: BTreeMap::new(),
             transfer: None,
             published: false,
+            publish_proposed_at: None,
             removed: false,
             cfg,
         };
-        node.outputs.push_back(Output::MembersChanged { members: node.sm.members().members().cloned().collect() });
+        node.outputs.push_back(Output::MembersChanged {
+            members: node.sm.members().members().cloned().collect(),
+        });
         node.pump();
         Ok(node)
     }
@@ -338,7 +360,7 @@ impl Node {
         if let Some((deadline, _)) = self.deadlines.first() {
             at = at.min(*deadline);
         }
-        for t in [self.reads.next_deadline(), self.sm.poll_timeout(self.raft.is_leader())]
+        for t in [self.reads.next_deadline(), self.sm.poll_timeout(self.now, self.raft.is_leader())]
             .into_iter()
             .flatten()
         {
@@ -346,6 +368,9 @@ impl Node {
         }
         for f in self.forwards.values() {
             at = at.min(f.deadline);
+        }
+        for p in self.parked.values().flatten() {
+            at = at.min(p.deadline);
         }
         for o in self.outgoing.values() {
             at = at.min(o.deadline);
@@ -449,7 +474,24 @@ impl Node {
     /// May produce: `Reply`, and through Raft any output.
     pub fn handle_password_verified(&mut self, now: Instant, id: VerifyId, matches: bool) {
         self.set_now(now);
-        self.sm.password_verified(id, matches);
+        match self.sm.auth.handle_password_verified(id, matches, &mut self.rng) {
+            Some(crate::auth::Verdict::Propose { id: check, tag: _, request }) => {
+                let internal = self.propose(
+                    None,
+                    pb::InternalRaftRequest { authenticate: Some(request), ..Default::default() },
+                );
+                match internal {
+                    Some(internal) => {
+                        self.authenticating.insert(internal, check);
+                    }
+                    None => self.sm.auth.abandon_authenticate(check),
+                }
+            }
+            Some(crate::auth::Verdict::Fail { tag, error }) => {
+                self.reply(RequestId(tag), Err(error))
+            }
+            None => {}
+        }
         self.pump();
     }
 
@@ -464,20 +506,33 @@ impl Node {
         request: pb::WatchRequest,
     ) {
         self.set_now(now);
-        self.sm.watch_request(now, stream, &meta, request, self.backend.as_ref(), &self.overlay);
+        let applied = self.raft.applied();
+        let ai = match self.sm.identify(now, &meta, applied) {
+            Ok(crate::auth::Identified::Ready(ai)) => ai,
+            // A token from a member ahead of us, or an invalid one: refuse this create.
+            Ok(crate::auth::Identified::WaitForApplied(_)) | Err(_) => {
+                let rev = self.sm.revision();
+                let reason = ApiError::InvalidAuthToken.message();
+                self.sm.kv.watches_mut().create_refused(stream, reason, rev, now);
+                self.pump();
+                return;
+            }
+        };
+        self.sm.watch_request(now, stream, &ai, request);
         self.pump();
     }
 
     /// Watch stream `stream` ended: its watchers go.
     pub fn handle_watch_closed(&mut self, now: Instant, stream: WatchStreamId) {
         self.set_now(now);
-        self.sm.watch_closed(stream);
+        self.sm.kv.watches_mut().close_stream(stream);
     }
 
     /// Storage reports its size (for Status and the space quota).
     pub fn handle_storage_size(&mut self, now: Instant, size_bytes: u64, in_use_bytes: u64) {
         self.set_now(now);
-        self.sm.set_storage_size(size_bytes, in_use_bytes);
+        self.sm.size_bytes = i64::try_from(size_bytes).unwrap_or(i64::MAX);
+        self.sm.size_in_use_bytes = i64::try_from(in_use_bytes).unwrap_or(i64::MAX);
     }
 
     // ---- commands ----
@@ -526,15 +581,12 @@ impl Node {
     /// Hands collected proposals to Raft.
     fn flush(&mut self) {
         if !self.queued.is_empty() {
-            let batch = core::mem::take(&mut self.queued);
-            let ids: Vec<u64> = batch.iter().filter_map(|d| apply::request_id_of(d)).collect();
+            let (ids, batch): (Vec<u64>, Vec<raft::Payload>) =
+                core::mem::take(&mut self.queued).into_iter().unzip();
             if let Err(e) = self.raft.propose_batch(batch) {
                 let error = propose_error(e);
                 for internal in ids {
-                    if let Some(p) = self.pending.remove(&internal) {
-                        self.deadlines.remove(&(p.deadline, internal));
-                        self.reply(p.id, Err(error));
-                    }
+                    self.answer(internal, Err(error));
                 }
             }
             self.pump();
@@ -546,28 +598,33 @@ impl Node {
     }
 
     /// Queues an internal request for proposal; `client` is answered when it is applied.
-    fn propose(&mut self, client: Option<RequestId>, mut request: pb::InternalRaftRequest) {
+    /// Returns the request's internal id, or `None` when it was refused at once.
+    fn propose(
+        &mut self,
+        client: Option<RequestId>,
+        mut request: pb::InternalRaftRequest,
+    ) -> Option<u64> {
         let internal = self.next_internal_id();
         let header = request.header.get_or_insert_with(Default::default);
         header.id = internal;
-        request.id = internal;
         let data = prost::Message::encode_to_vec(&request);
-        if data.len() > self.cfg.max_request_bytes + apply::REQUEST_OVERHEAD_BYTES {
+        if data.len() > self.cfg.max_request_bytes {
             if let Some(id) = client {
                 self.reply(id, Err(ApiError::RequestTooLarge));
             }
-            return;
+            return None;
         }
         if let Some(id) = client {
             if self.pending.len() >= self.cfg.max_pending_requests {
                 self.reply(id, Err(ApiError::TooManyRequests));
-                return;
+                return None;
             }
             let deadline = self.now + self.cfg.request_timeout;
             self.pending.insert(internal, PendingWrite { id, deadline });
             self.deadlines.insert((deadline, internal));
         }
-        self.queued.push(data);
+        self.queued.push((internal, data.into()));
+        Some(internal)
     }
 
     /// Drains Raft and acts on each output.
@@ -588,13 +645,19 @@ impl Node {
                     self.reads.failed(ctx, retry_at);
                 }
                 RaftOutput::SendSnapshot { to } => self.start_snapshot(to),
-                RaftOutput::RoleChanged { role, term: _, leader } => self.role_changed(role, leader),
+                RaftOutput::RoleChanged { role, term: _, leader } => {
+                    self.role_changed(role, leader)
+                }
             }
         }
         self.serve_ready_reads();
-        let outputs = self.sm.take_outputs();
-        for output in outputs {
-            self.push(output);
+        self.unpark();
+        for (internal, result) in core::mem::take(&mut self.sm.late_answers) {
+            self.answer(internal, result);
+        }
+        let header = self.response_header();
+        while let Some((stream, response)) = self.sm.kv.poll_watch_output(&header) {
+            self.push(Output::Watch { stream, response });
         }
     }
 
@@ -609,7 +672,6 @@ impl Node {
                             backend: self.backend.as_ref(),
                             overlay: &mut self.overlay,
                             now: self.now,
-                            is_leader: self.raft.is_leader(),
                         },
                         entry.index,
                         &entry.data,
@@ -629,6 +691,34 @@ impl Node {
         if let Some(p) = self.pending.remove(&internal) {
             self.deadlines.remove(&(p.deadline, internal));
             self.reply(p.id, result);
+        } else if let Some(check) = self.authenticating.remove(&internal) {
+            let result = match result {
+                Ok(Response::Authenticate(r)) => Ok(r),
+                Ok(_) => Err(ApiError::AuthFailed),
+                Err(e) => Err(e),
+            };
+            match self.sm.auth.handle_authenticate_applied(check, result) {
+                Some(crate::auth::Completion::Reply { tag, result }) => {
+                    self.reply(RequestId(tag), result.map(Response::Authenticate));
+                }
+                Some(crate::auth::Completion::Verify(verify)) => {
+                    self.push(Output::VerifyPassword(verify));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Re-routes parked requests whose index is applied, and refuses expired ones.
+    fn unpark(&mut self) {
+        let applied = self.raft.applied();
+        if self.parked.first_key_value().is_none_or(|(i, _)| *i > applied) {
+            return;
+        }
+        let later = self.parked.split_off(&applied.next());
+        let ready = core::mem::replace(&mut self.parked, later);
+        for p in ready.into_values().flatten() {
+            self.route(p.id, &p.meta, p.request);
         }
     }
 
@@ -671,18 +761,24 @@ impl Node {
     fn serve_ready_reads(&mut self) {
         let ready = self.reads.ready(self.raft.applied());
         for read in ready {
-            let result = self.sm.serve_read(
-                self.backend.as_ref(),
-                &self.overlay,
-                read.user.as_deref(),
-                &read.request,
-            );
+            let result =
+                self.sm.serve_read(self.backend.as_ref(), &self.overlay, &read.user, &read.request);
             self.reply(read.id, result);
         }
     }
 
     fn role_changed(&mut self, role: Role, leader: NodeId) {
-        self.sm.role_changed(role == Role::Leader, self.now, self.cfg.election_timeout);
+        if role == Role::Leader {
+            self.sm.kv.lessor_mut().promote(self.now, self.cfg.election_timeout);
+            if let Some(c) = self.sm.auto_compactor.as_mut() {
+                c.resume();
+            }
+        } else {
+            self.sm.kv.lessor_mut().demote();
+            if let Some(c) = self.sm.auto_compactor.as_mut() {
+                c.pause();
+            }
+        }
         if role != Role::Leader {
             // Snapshot transfers to followers stop; a new leader starts its own.
             self.outgoing.clear();
@@ -714,6 +810,16 @@ impl Node {
         for read in self.reads.expired(now) {
             self.reply(read.id, Err(ApiError::Timeout));
         }
+        let mut late = Vec::new();
+        for waiting in self.parked.values_mut() {
+            let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
+            *waiting = keep;
+            late.extend(gone);
+        }
+        self.parked.retain(|_, w| !w.is_empty());
+        for p in late {
+            self.reply(p.id, Err(ApiError::Timeout));
+        }
         let late: Vec<u64> =
             self.forwards.iter().filter(|(_, f)| f.deadline <= now).map(|(k, _)| *k).collect();
         for key in late {
@@ -735,29 +841,50 @@ impl Node {
         }
     }
 
-    /// Time-driven work of the state machine: lease expiry and checkpoints (leader), automatic
-    /// compaction, publishing our attributes.
+    /// Time-driven work of the state machine: lease expiry and checkpoints and automatic
+    /// compaction (leader), physical compaction steps, token expiry, watch progress, publishing
+    /// our attributes.
     fn periodic(&mut self, now: Instant) {
-        let proposals = self.sm.periodic(now, self.raft.is_leader());
-        for request in proposals {
-            self.propose(None, request);
+        if self.raft.is_leader() {
+            for request in self.sm.lease_proposals(now) {
+                let _ = self.propose(None, request);
+            }
+            let current = self.sm.kv.current_revision();
+            let compact_to = self.sm.auto_compactor.as_mut().and_then(|c| c.poll(now, current));
+            if let Some(rev) = compact_to {
+                let request = pb::CompactionRequest { revision: rev.0, physical: false };
+                let _ = self.propose(
+                    None,
+                    pb::InternalRaftRequest { compaction: Some(request), ..Default::default() },
+                );
+            }
         }
+        self.sm.compaction_step(self.backend.as_ref(), &mut self.overlay);
+        let storage = crate::mvcc::StorageRef::new(self.backend.as_ref(), &self.overlay);
+        self.sm.kv.sync_watchers(storage);
+        self.sm.kv.watch_timeout(now);
+        self.sm.auth.handle_timeout(now);
         if !self.published && self.raft.leader().is_some() {
             self.publish_attributes();
         }
     }
 
     fn publish_attributes(&mut self) {
-        let up_to_date = self.sm.members().get(self.cfg.id).is_some_and(|m| {
-            m.name == self.cfg.name && m.client_urls == self.cfg.client_urls
-        });
+        let up_to_date = self
+            .sm
+            .members()
+            .get(self.cfg.id)
+            .is_some_and(|m| m.name == self.cfg.name && m.client_urls == self.cfg.client_urls);
         if up_to_date {
             self.published = true;
             return;
         }
-        if self.sm.members().get(self.cfg.id).is_none() {
+        if self.sm.members().get(self.cfg.id).is_none()
+            || self.publish_proposed_at.is_some_and(|t| self.now < t + self.cfg.request_timeout)
+        {
             return;
         }
+        self.publish_proposed_at = Some(self.now);
         let attr = oxcd_proto::membershippb::ClusterMemberAttrSetRequest {
             member_id: self.cfg.id.0,
             member_attributes: Some(oxcd_proto::membershippb::Attributes {
@@ -765,7 +892,7 @@ impl Node {
                 client_urls: self.cfg.client_urls.clone(),
             }),
         };
-        self.propose(
+        let _ = self.propose(
             None,
             pb::InternalRaftRequest { cluster_member_attr_set: Some(attr), ..Default::default() },
         );
@@ -789,8 +916,12 @@ impl Node {
         }
         self.next_transfer += 1;
         let raft = &self.raft;
-        match Outgoing::start(self.next_transfer, to, self.backend.as_ref(), |i| raft.term_at(i), self.now)
-        {
+        match Outgoing::start(
+            self.next_transfer,
+            self.backend.as_ref(),
+            |i| raft.term_at(i),
+            self.now,
+        ) {
             Some(out) => {
                 self.outgoing.insert(to, out);
                 self.send_chunks(to);
@@ -802,7 +933,9 @@ impl Node {
     fn send_chunks(&mut self, to: NodeId) {
         let term = self.raft.term();
         let chunk_bytes = self.cfg.snapshot_chunk_bytes;
-        while let Some(chunk) = self.outgoing.get_mut(&to).and_then(|o| o.next_chunk(term, chunk_bytes)) {
+        while let Some(chunk) =
+            self.outgoing.get_mut(&to).and_then(|o| o.next_chunk(term, chunk_bytes))
+        {
             self.push(Output::Send { to, message: PeerMessage::SnapshotChunk(chunk) });
         }
     }
@@ -854,15 +987,15 @@ impl Node {
     /// A snapshot install is durable: the state machine is the snapshot's now.
     fn snapshot_installed(&mut self, index: LogIndex) {
         self.overlay.clear();
-        match StateMachine::open(self.backend.as_ref(), &self.cfg, self.now) {
-            Ok(mut sm) => {
-                sm.adopt_streams(&mut self.sm);
-                self.sm = sm;
-            }
-            Err(e) => panic!("installed snapshot does not load: {e}"),
-        }
+        let restored =
+            self.sm.restore(self.backend.as_ref(), &self.cfg, self.now, self.raft.is_leader());
+        // The snapshot was validated chunk by chunk and by Raft; one that does not load is a
+        // broken invariant, not bad input.
+        assert!(restored.is_ok(), "installed snapshot does not load: {restored:?}");
         self.durable_applied = self.durable_applied.max(index);
-        self.push(Output::MembersChanged { members: self.sm.members().members().cloned().collect() });
+        self.push(Output::MembersChanged {
+            members: self.sm.members().members().cloned().collect(),
+        });
     }
 
     // ---- forwarding ----
@@ -878,7 +1011,7 @@ impl Node {
 
     fn complete_forward(&mut self, id: u64, reply: ForwardedReply) {
         let Some(f) = self.forwards.remove(&id) else { return };
-        let result = apply::forwarded_response(f.lease, reply);
+        let result = route::forwarded_response(f.lease, reply);
         self.reply(f.id, result);
     }
 
@@ -896,42 +1029,74 @@ impl Node {
 
     /// Routes one client request: served now, after a read index, through Raft, or forwarded.
     fn route(&mut self, id: RequestId, meta: &RequestMeta, request: Request) {
-        let user = match self.sm.authenticate(self.now, meta) {
-            Ok(user) => user,
+        let ai = match self.sm.identify(self.now, meta, self.raft.applied()) {
+            Ok(crate::auth::Identified::Ready(ai)) => ai,
+            Ok(crate::auth::Identified::WaitForApplied(index)) => {
+                let deadline = self.now + self.cfg.request_timeout;
+                let parked = Parked { id, meta: meta.clone(), request, deadline };
+                self.parked.entry(index).or_default().push(parked);
+                return;
+            }
             Err(e) => {
                 self.reply(id, Err(e));
                 return;
             }
         };
-        if let Err(e) = self.sm.check_request(user.as_deref(), &request) {
+        if let Err(e) = self.sm.check_request(&ai, &request) {
             self.reply(id, Err(e));
             return;
         }
-        match apply::classify(&request, self.cfg.max_txn_ops) {
-            apply::Route::Invalid(e) => self.reply(id, Err(e)),
-            apply::Route::Local => self.serve_local(id, user.as_deref(), request),
-            apply::Route::LinearizableRead => {
+        match route::classify(&request, self.cfg.max_txn_ops) {
+            route::Route::Invalid(e) => self.reply(id, Err(e)),
+            route::Route::Local => self.serve_local(id, ai, request),
+            route::Route::LinearizableRead => {
                 if self.reads.len() >= self.cfg.max_pending_requests {
                     self.reply(id, Err(ApiError::TooManyRequests));
                     return;
                 }
                 let deadline = self.now + self.cfg.request_timeout;
-                self.reads.enqueue(WaitingRead { id, request, user, deadline });
+                self.reads.enqueue(WaitingRead { id, request, user: ai, deadline });
             }
-            apply::Route::Propose => match self.sm.to_internal(&mut self.rng, user.as_deref(), request) {
-                Ok(internal) => self.propose(Some(id), internal),
-                Err(e) => self.reply(id, Err(e)),
-            },
-            apply::Route::Member => self.member_request(id, request),
-            apply::Route::Verify => match self.sm.start_authenticate(id, request) {
-                Ok(output) => self.push(output),
-                Err(e) => self.reply(id, Err(e)),
-            },
+            route::Route::Propose => {
+                if self.sm.quota_exceeded(&request) {
+                    self.raise_no_space();
+                    self.reply(id, Err(ApiError::NoSpace));
+                    return;
+                }
+                match self.sm.to_internal(&mut self.rng, &ai, request) {
+                    Ok(internal) => {
+                        let _ = self.propose(Some(id), internal);
+                    }
+                    Err(e) => self.reply(id, Err(e)),
+                }
+            }
+            route::Route::Member => self.member_request(id, request),
+            route::Route::Verify => {
+                let Request::Authenticate(r) = request else { return };
+                match self.sm.auth.start_authenticate(id.0, &r.name, &r.password) {
+                    Ok(verify) => self.push(Output::VerifyPassword(verify)),
+                    Err(e) => self.reply(id, Err(e)),
+                }
+            }
         }
     }
 
+    /// Raises the NOSPACE alarm for this member (once).
+    fn raise_no_space(&mut self) {
+        if self.sm.no_space() {
+            return;
+        }
+        let alarm = pb::AlarmRequest {
+            action: pb::alarm_request::AlarmAction::Activate as i32,
+            member_id: self.cfg.id.0,
+            alarm: pb::AlarmType::Nospace as i32,
+        };
+        let _ = self
+            .propose(None, pb::InternalRaftRequest { alarm: Some(alarm), ..Default::default() });
+    }
+
     /// Requests answered by this member from its own state (or, for leases, by the leader).
-    fn serve_local(&mut self, id: RequestId, user: Option<&str>, request: Request) {
+    fn serve_local(&mut self, id: RequestId, ai: crate::auth::AuthInfo, request: Request) {
         let result = match request {
             Request::Status(_) => Ok(Response::Status(self.status())),
             Request::MoveLeader(r) => {
@@ -961,13 +1126,15 @@ impl Node {
                 self.forward(id, Forwarded::LeaseTimeToLive { lease, keys: r.keys }, lease);
                 return;
             }
-            other => self.sm.serve_local(self.now, self.backend.as_ref(), &self.overlay, user, other),
+            other => {
+                self.sm.serve_local(self.now, self.backend.as_ref(), &self.overlay, &ai, other)
+            }
         };
         self.reply(id, result);
     }
 
     fn status(&self) -> pb::StatusResponse {
-        let (db_size, db_size_in_use) = self.sm.storage_size();
+        let (db_size, db_size_in_use) = (self.sm.size_bytes, self.sm.size_in_use_bytes);
         pb::StatusResponse {
             header: Some(self.response_header()),
             version: ETCD_SERVER_VERSION.into(),
@@ -984,7 +1151,7 @@ impl Node {
     }
 
     fn member_request(&mut self, id: RequestId, request: Request) {
-        let (change, mut cc) = match self.sm.member_change(&mut self.rng, &request) {
+        let (change, mut cc) = match self.sm.member_change(&mut self.rng, &self.raft, &request) {
             Ok(x) => x,
             Err(e) => {
                 self.reply(id, Err(e));
@@ -1010,8 +1177,10 @@ fn raft_config(cfg: &NodeConfig) -> RaftConfig {
     r.heartbeat_ticks = 1;
     r.pre_vote = cfg.pre_vote;
     r.check_quorum = true;
-    r.max_proposal_bytes = (cfg.max_request_bytes + apply::REQUEST_OVERHEAD_BYTES) as u64 * 64;
-    r.read_only = if cfg.lease_reads { raft::ReadOnlyMode::LeaseBased } else { raft::ReadOnlyMode::Safe };
+    // A batch of proposals may hold many requests of up to max_request_bytes each.
+    r.max_proposal_bytes = (cfg.max_request_bytes as u64).saturating_mul(64);
+    r.read_only =
+        if cfg.lease_reads { raft::ReadOnlyMode::LeaseBased } else { raft::ReadOnlyMode::Safe };
     r.seed = cfg.seed;
     r
 }
@@ -1027,3 +1196,6 @@ fn propose_error(e: raft::ProposeError) -> ApiError {
         P::InvalidConfChange(_) => ApiError::MemberBadUrls,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,11 +2,12 @@
 
 use super::peer::PeerMessage;
 use super::request::Response;
+use crate::auth::VerifyPassword;
 use crate::backend::WriteBatch;
 use crate::error::ApiError;
 use crate::ids::NodeId;
 use crate::membership::Member;
-use alloc::string::String;
+use crate::watch::WatchStreamId;
 use alloc::vec::Vec;
 use core::fmt;
 use oxcd_proto::etcdserverpb::WatchResponse;
@@ -15,17 +16,9 @@ use oxcd_proto::etcdserverpb::WatchResponse;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
 
-/// The runtime's handle for one Watch stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WatchStreamId(pub u64);
-
 /// Identifies a [`Output::Persist`]; confirming one confirms every earlier one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PersistId(pub u64);
-
-/// Identifies a [`Output::VerifyPassword`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VerifyId(pub u64);
 
 /// One effect for the runtime to carry out. Effects that finish later carry an id; their
 /// completion comes back through the `handle_*` input with the same id.
@@ -64,16 +57,9 @@ pub enum Output {
         /// The response.
         response: WatchResponse,
     },
-    /// Check `password` against the bcrypt `hash` off the event loop (it is slow on purpose),
-    /// then call `Node::handle_password_verified(id, matches)`.
-    VerifyPassword {
-        /// Echo in the completion.
-        id: VerifyId,
-        /// The stored bcrypt hash.
-        hash: String,
-        /// The password the client sent.
-        password: String,
-    },
+    /// Check the password against the stored bcrypt hash off the event loop (it is slow on
+    /// purpose), then call `Node::handle_password_verified(id, matches)`.
+    VerifyPassword(VerifyPassword),
     /// The member list changed: update the peer transport's address book.
     MembersChanged {
         /// Every member now in the cluster.
@@ -109,7 +95,7 @@ impl fmt::Display for Output {
                 response.created,
                 response.canceled
             ),
-            Output::VerifyPassword { id, .. } => write!(f, "verify-password id={}", id.0),
+            Output::VerifyPassword(v) => write!(f, "verify-password id={}", v.id.0),
             Output::MembersChanged { members } => write!(f, "members-changed n={}", members.len()),
             Output::Removed => f.write_str("removed"),
         }

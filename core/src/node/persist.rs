@@ -17,6 +17,9 @@ use crate::raft::{storage, PersistRequest, SnapshotMeta};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+/// Messages to send once a batch is durable.
+pub(super) type OutgoingMessages = Vec<(NodeId, PeerMessage)>;
+
 /// What a sealed batch carried that matters once it is durable.
 #[derive(Debug)]
 pub(super) struct Sealed {
@@ -52,12 +55,17 @@ impl Persister {
         }
         storage::persist_ops(req, &mut self.batch);
         self.raft_seq = Some(req.seq);
-        self.then_send
-            .extend(req.then_send.iter().map(|m| (m.to, PeerMessage::Raft(m.clone()))));
+        self.then_send.extend(req.then_send.iter().map(|m| (m.to, PeerMessage::Raft(m.clone()))));
     }
 
     /// Adds staging writes of a snapshot chunk and the acknowledgement that must wait for them.
-    pub fn add_staging(&mut self, mut batch: WriteBatch, ack_to: NodeId, ack: PeerMessage, complete: bool) {
+    pub fn add_staging(
+        &mut self,
+        mut batch: WriteBatch,
+        ack_to: NodeId,
+        ack: PeerMessage,
+        complete: bool,
+    ) {
         self.batch.append(&mut batch);
         self.then_send.push((ack_to, ack));
         self.snapshot_staged |= complete;
@@ -75,7 +83,7 @@ impl Persister {
         &mut self,
         overlay: &mut Overlay,
         applied: LogIndex,
-    ) -> Option<(PersistId, WriteBatch, Vec<(NodeId, PeerMessage)>)> {
+    ) -> Option<(PersistId, WriteBatch, OutgoingMessages)> {
         if !self.has_open() && !overlay.has_untaken() {
             return None;
         }
@@ -106,10 +114,5 @@ impl Persister {
             }
         }
         done
-    }
-
-    /// Batches handed out and not confirmed.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 }

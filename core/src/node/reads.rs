@@ -4,11 +4,11 @@
 
 use super::request::Request;
 use super::RequestId;
+use crate::auth::AuthInfo;
 use crate::ids::LogIndex;
 use crate::raft::ReadId;
 use crate::time::Instant;
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 /// A read waiting to be served.
@@ -16,8 +16,8 @@ use alloc::vec::Vec;
 pub(super) struct WaitingRead {
     pub id: RequestId,
     pub request: Request,
-    /// The authenticated user, checked when the read arrived.
-    pub user: Option<String>,
+    /// Who asked, as identified when the read arrived.
+    pub user: AuthInfo,
     pub deadline: Instant,
 }
 
@@ -48,7 +48,10 @@ impl Reads {
 
     /// Starts a round if reads are queued and none is in flight; returns its id.
     pub fn start_round(&mut self, now: Instant) -> Option<ReadId> {
-        if self.in_flight.is_some() || self.queued.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+        if self.in_flight.is_some()
+            || self.queued.is_empty()
+            || self.retry_at.is_some_and(|t| now < t)
+        {
             return None;
         }
         self.retry_at = None;

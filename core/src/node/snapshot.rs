@@ -32,7 +32,6 @@ pub(super) const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// One snapshot being streamed to a follower.
 pub(super) struct Outgoing {
     pub transfer: u64,
-    pub to: NodeId,
     pub meta: SnapshotMeta,
     view: Box<dyn Backend>,
     /// Where reading resumes: index into `Table::STATE_MACHINE` and the next key.
@@ -54,11 +53,10 @@ pub(super) enum AckOutcome {
 }
 
 impl Outgoing {
-    /// Freezes `backend` for a transfer to `to`; `None` when the durable state carries no
+    /// Freezes `backend` for a transfer; `None` when the durable state carries no
     /// snapshot point yet (nothing applied).
     pub fn start(
         transfer: u64,
-        to: NodeId,
         backend: &dyn Backend,
         term_at: impl Fn(crate::ids::LogIndex) -> Option<Term>,
         now: Instant,
@@ -70,7 +68,6 @@ impl Outgoing {
         let term = term_at(index).unwrap_or(term);
         Some(Outgoing {
             transfer,
-            to,
             meta: SnapshotMeta { index, term, conf_state },
             view,
             cursor: Some((0, Vec::new())),
@@ -118,7 +115,14 @@ impl Outgoing {
         if last {
             self.last_seq = Some(seq);
         }
-        Some(SnapshotChunk { transfer: self.transfer, term, meta: self.meta.clone(), seq, records, last })
+        Some(SnapshotChunk {
+            transfer: self.transfer,
+            term,
+            meta: self.meta.clone(),
+            seq,
+            records,
+            last,
+        })
     }
 
     /// Takes the follower's acknowledgement into account.
@@ -168,7 +172,11 @@ pub(super) struct Receiver {
 impl Receiver {
     pub fn handle_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> ChunkOutcome {
         let refuse = |chunk: &SnapshotChunk| {
-            ChunkOutcome::Refuse(SnapshotAck { transfer: chunk.transfer, seq: chunk.seq, ok: false })
+            ChunkOutcome::Refuse(SnapshotAck {
+                transfer: chunk.transfer,
+                seq: chunk.seq,
+                ok: false,
+            })
         };
         let mut batch = WriteBatch::default();
         if chunk.seq == 0 {
@@ -182,12 +190,16 @@ impl Receiver {
             });
         }
         let Some(current) = self.current.as_mut() else { return refuse(&chunk) };
-        if current.from != from || current.transfer != chunk.transfer || current.next_seq != chunk.seq
+        if current.from != from
+            || current.transfer != chunk.transfer
+            || current.next_seq != chunk.seq
         {
             return refuse(&chunk);
         }
         for (tag, key, value) in chunk.records {
-            let Some(table) = Table::from_tag(tag) else { return refuse_current(self, chunk.transfer, chunk.seq) };
+            let Some(table) = Table::from_tag(tag) else {
+                return refuse_current(self, chunk.transfer, chunk.seq);
+            };
             if !Table::STATE_MACHINE.contains(&table) {
                 return refuse_current(self, chunk.transfer, chunk.seq);
             }

@@ -24,7 +24,8 @@ pub(crate) struct SnapshotPoint {
 
 /// Reads the applied point from `backend`; `None` when nothing was ever applied.
 pub(crate) fn snapshot_point(backend: &dyn Backend) -> Option<SnapshotPoint> {
-    let (index, term) = codec::decode::<(LogIndex, Term)>(&backend.get(Table::Meta, APPLIED_KEY)?).ok()?;
+    let (index, term) =
+        codec::decode::<(LogIndex, Term)>(&backend.get(Table::Meta, APPLIED_KEY)?).ok()?;
     let conf_state = match backend.get(Table::Meta, CONF_STATE_KEY) {
         Some(bytes) => codec::decode::<ConfState>(&bytes).ok()?,
         None => ConfState::default(),

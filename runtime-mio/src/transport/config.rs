@@ -35,6 +35,9 @@ pub struct TransportConfig {
     pub max_request_bytes: usize,
     /// Connections open at once; connections accepted beyond it are closed at once.
     pub max_connections: usize,
+    /// The TCP accept backlog (the kernel caps it at `net.core.somaxconn`, as Go's listeners
+    /// ask for). std's 128 drops connection bursts.
+    pub listen_backlog: u32,
     /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` per connection.
     pub max_concurrent_streams: u32,
     /// Buffered output per connection (queued messages and unsent bytes) above which streamed
@@ -71,6 +74,7 @@ impl Default for TransportConfig {
             token_base: 1 << 20,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,
+            listen_backlog: 4096,
             max_concurrent_streams: 4096,
             max_output_bytes_per_connection: 4 << 20,
             max_input_bytes_per_connection: 64 << 10,
@@ -120,6 +124,9 @@ impl TransportConfig {
         }
         if self.token_base.checked_add(MAX_LISTENERS + self.max_connections).is_none() {
             return err("token_base leaves no room for the transport's tokens");
+        }
+        if self.listen_backlog == 0 || self.listen_backlog > 65_535 {
+            return err("listen_backlog must be in 1 ..= 65535");
         }
         if self.max_concurrent_streams == 0 {
             return err("max_concurrent_streams must be positive");

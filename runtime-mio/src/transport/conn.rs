@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::config::TransportConfig;
 use super::h2conn::{DriveOutcome, H2Conn};
 use super::http1::Http1Conn;
-use super::io::{lock, ConnIo};
+use super::io::{lock, ConnIo, IoFailure};
 use super::peer;
 use super::sink::Sink;
 use super::types::{CallId, ConnId, Incoming, PeerInfo};
@@ -153,7 +153,12 @@ impl Conn {
                     Err(e) => {
                         // A TLS failure leaves an alert to send; try once.
                         let _ = self.io.flush();
-                        tracing::debug!(conn = %self.id, peer = ?self.peer.remote_addr, error = %e, "transport: connection failed");
+                        if matches!(e, IoFailure::Tls(_)) {
+                            // As etcd logs "rejected connection": operators look for these.
+                            tracing::info!(conn = %self.id, peer = ?self.peer.remote_addr, error = %e, "transport: rejected connection");
+                        } else {
+                            tracing::debug!(conn = %self.id, peer = ?self.peer.remote_addr, error = %e, "transport: connection failed");
+                        }
                         self.cancel_calls(sink);
                         return Outcome::Dead;
                     }
@@ -173,6 +178,7 @@ impl Conn {
             }
             if !progress {
                 self.notify_writable(sink);
+                self.io.trim();
                 return Outcome::Open;
             }
         }

@@ -80,7 +80,12 @@ impl Decoder {
             return Ok(None);
         }
         self.buf.advance(PREFIX_LEN);
-        Ok(Some(self.buf.split_to(len as usize).freeze()))
+        let message = self.buf.split_to(len as usize).freeze();
+        if self.buf.is_empty() {
+            // Do not keep a large message's allocation alive for the next one.
+            self.buf = BytesMut::new();
+        }
+        Ok(Some(message))
     }
 
     /// True when no partial message is buffered.

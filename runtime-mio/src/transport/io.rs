@@ -12,6 +12,9 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Empty buffers larger than this are freed.
+const TRIM_ABOVE_BYTES: usize = 4096;
+
 /// A client socket: TCP or unix.
 pub(crate) enum Socket {
     Tcp(mio::net::TcpStream),
@@ -339,6 +342,17 @@ impl ConnIo {
                     Err(e) => return Err(IoFailure::Io(e)),
                 }
             }
+        }
+    }
+
+    /// Gives back buffer memory once a buffer is empty, so idle connections stay small.
+    pub(crate) fn trim(&mut self) {
+        let mut p = lock(&self.pipes);
+        if p.input.is_empty() && p.input.capacity() > TRIM_ABOVE_BYTES {
+            p.input = BytesMut::new();
+        }
+        if p.output.is_empty() && p.output.capacity() > TRIM_ABOVE_BYTES {
+            p.output = BytesMut::new();
         }
     }
 

@@ -76,6 +76,23 @@ struct Listener {
     retry_at: Option<Instant>,
 }
 
+/// A non-blocking TCP listener with `SO_REUSEADDR` (as mio and Go set) and our backlog.
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> stdio::Result<mio::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
 /// Counters and gauges, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
@@ -182,7 +199,7 @@ impl ClientTransport {
         let token = Token(self.config.token_base + self.listeners.len());
         let (socket, local_addr) = match &url.addr {
             ListenAddr::Tcp(addr) => {
-                let mut l = mio::net::TcpListener::bind(*addr)?;
+                let mut l = bind_tcp(*addr, self.config.listen_backlog)?;
                 l.register(&self.registry, token, Interest::READABLE)?;
                 let local = l.local_addr()?;
                 (ListenerSocket::Tcp(l), Some(local))
@@ -430,5 +447,42 @@ impl ClientTransport {
             s.output_bytes += c.pending_output();
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transport_can_move_to_the_loop_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<ClientTransport>();
+        assert_send::<Incoming>();
+    }
+
+    #[test]
+    fn listeners_and_tokens() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), Token(0)).unwrap());
+        let config =
+            TransportConfig { token_base: 10, max_connections: 5, ..TransportConfig::default() };
+        let mut t = ClientTransport::new(poll.registry(), waker, config).unwrap();
+        let url = ListenUrl::parse("http://127.0.0.1:0").unwrap();
+        let id = t.listen(&url, None).unwrap();
+        assert_ne!(t.local_addr(id).unwrap().port(), 0);
+        // TLS config exactly for the TLS schemes.
+        assert!(t.listen(&ListenUrl::parse("https://127.0.0.1:0").unwrap(), None).is_err());
+        assert!(!t.owns_token(Token(9)));
+        assert!(t.owns_token(Token(10)));
+        assert!(t.owns_token(Token(10 + MAX_LISTENERS + 4)));
+        assert!(!t.owns_token(Token(10 + MAX_LISTENERS + 5)));
+        assert_eq!(t.poll_timeout(), None);
+        assert_eq!(t.poll_incoming(), None);
+        // Answers to unknown calls are refused, not panics.
+        assert!(!t.reply_unary(CallId(99), Ok(Vec::new())));
+        assert_eq!(t.stream_send(CallId(99), b"x"), SendStatus::Gone);
+        assert!(!t.http_reply(CallId(99), 200, &[], Vec::new()));
+        assert!(!t.is_writable(CallId(99)));
     }
 }
