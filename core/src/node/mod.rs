@@ -23,20 +23,23 @@
 
 mod apply;
 mod config;
+mod forward;
 mod output;
 mod peer;
 mod persist;
 mod reads;
+mod reconfig;
 mod request;
 mod route;
 mod snapshot;
 mod state;
+mod transfer;
 
 pub use crate::auth::{VerifyId, VerifyPassword};
 pub use crate::watch::WatchStreamId;
 pub use config::{ConfigError, NodeConfig};
 pub use output::{Output, PersistId, RequestId};
-pub use peer::{Forwarded, ForwardedReply, PeerMessage, SnapshotAck, SnapshotChunk};
+pub use peer::{Forwarded, ForwardedReply, MemberOp, PeerMessage, SnapshotAck, SnapshotChunk};
 pub use request::{Request, RequestMeta, Response};
 
 use crate::backend::{Backend, Overlay};
@@ -56,10 +59,12 @@ use alloc::vec::Vec;
 use apply::StateMachine;
 use core::fmt;
 use core::time::Duration;
+use forward::{ForwardKind, PendingForward, ReplyTo};
 use oxcd_proto::etcdserverpb as pb;
 use persist::Persister;
 use reads::{Reads, WaitingRead};
-use snapshot::{AckOutcome, ChunkOutcome, Outgoing, OutgoingByPeer, Receiver};
+use reconfig::PeerActivity;
+use snapshot::{OutgoingByPeer, Receiver};
 
 /// The etcd server version oxcd reports (kube-apiserver enables features by it).
 pub const ETCD_SERVER_VERSION: &str = "3.5.17";
@@ -104,7 +109,7 @@ impl fmt::Display for NodeError {
 /// A write waiting for its entry to be applied.
 #[derive(Debug)]
 struct PendingWrite {
-    id: RequestId,
+    to: ReplyTo,
     deadline: Instant,
 }
 
@@ -115,14 +120,6 @@ struct Parked {
     meta: RequestMeta,
     request: Request,
     deadline: Instant,
-}
-
-/// A request forwarded to the leader, waiting for its answer.
-#[derive(Debug)]
-struct PendingForward {
-    id: RequestId,
-    deadline: Instant,
-    lease: crate::ids::LeaseId,
 }
 
 /// A leader transfer a client asked for (MoveLeader).
@@ -154,6 +151,9 @@ pub struct Node {
     authenticating: BTreeMap<u64, VerifyId>,
     /// Requests whose token names an index not applied yet.
     parked: BTreeMap<LogIndex, Vec<Parked>>,
+    /// Requests that arrived before this member published its attributes (etcd serves no
+    /// client before then).
+    waiting_ready: Vec<Parked>,
     /// Writes by internal request id.
     pending: BTreeMap<u64, PendingWrite>,
     deadlines: BTreeSet<(Instant, u64)>,
@@ -162,6 +162,7 @@ pub struct Node {
     receiver: Receiver,
     next_transfer: u64,
     forwards: BTreeMap<u64, PendingForward>,
+    peers: PeerActivity,
     transfer: Option<PendingTransfer>,
     id_prefix: u64,
     next_internal: u64,
@@ -241,6 +242,7 @@ impl Node {
             queued: Vec::new(),
             authenticating: BTreeMap::new(),
             parked: BTreeMap::new(),
+            waiting_ready: Vec::new(),
             pending: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             reads: Reads::default(),
@@ -248,6 +250,7 @@ impl Node {
             receiver: Receiver::default(),
             next_transfer: 0,
             forwards: BTreeMap::new(),
+            peers: PeerActivity::default(),
             transfer: None,
             published: false,
             publish_proposed_at: None,
@@ -369,7 +372,7 @@ impl Node {
         for f in self.forwards.values() {
             at = at.min(f.deadline);
         }
-        for p in self.parked.values().flatten() {
+        for p in self.parked.values().flatten().chain(self.waiting_ready.iter()) {
             at = at.min(p.deadline);
         }
         for o in self.outgoing.values() {
@@ -408,6 +411,7 @@ impl Node {
     /// May produce: `Send`, `Persist`, `Reply` (applied writes, served reads), `Watch`.
     pub fn handle_peer_message(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
         self.set_now(now);
+        self.peers.heard(from, self.now, self.cfg.election_timeout);
         match message {
             PeerMessage::Raft(m) => {
                 if m.from == from {
@@ -463,6 +467,11 @@ impl Node {
         }
         if meta.require_leader && !self.raft.leader().is_some() {
             self.reply(id, Err(ApiError::NoLeader));
+            return;
+        }
+        if !self.published {
+            let deadline = self.now + self.cfg.request_timeout;
+            self.waiting_ready.push(Parked { id, meta, request, deadline });
             return;
         }
         self.route(id, &meta, request);
@@ -561,14 +570,7 @@ impl Node {
 
     fn reply(&mut self, id: RequestId, mut result: Result<Response, ApiError>) {
         if let Ok(response) = &mut result {
-            let header = self.response_header();
-            let h = response.header_mut();
-            h.cluster_id = header.cluster_id;
-            h.member_id = header.member_id;
-            h.raft_term = header.raft_term;
-            if h.revision == 0 {
-                h.revision = header.revision;
-            }
+            fill_header(response, &self.response_header());
         }
         self.push(Output::Reply { id, result });
     }
@@ -620,7 +622,7 @@ impl Node {
                 return None;
             }
             let deadline = self.now + self.cfg.request_timeout;
-            self.pending.insert(internal, PendingWrite { id, deadline });
+            self.pending.insert(internal, PendingWrite { to: ReplyTo::Client(id), deadline });
             self.deadlines.insert((deadline, internal));
         }
         self.queued.push((internal, data.into()));
@@ -651,6 +653,7 @@ impl Node {
             }
         }
         self.serve_ready_reads();
+        self.check_published();
         self.unpark();
         for (internal, result) in core::mem::take(&mut self.sm.late_answers) {
             self.answer(internal, result);
@@ -690,7 +693,7 @@ impl Node {
     fn answer(&mut self, internal: u64, result: Result<Response, ApiError>) {
         if let Some(p) = self.pending.remove(&internal) {
             self.deadlines.remove(&(p.deadline, internal));
-            self.reply(p.id, result);
+            self.send_answer(p.to, result);
         } else if let Some(check) = self.authenticating.remove(&internal) {
             let result = match result {
                 Ok(Response::Authenticate(r)) => Ok(r),
@@ -707,6 +710,31 @@ impl Node {
                 None => {}
             }
         }
+    }
+
+    /// Once our attributes are applied, this member is ready: serve what waited for that.
+    fn check_published(&mut self) {
+        if self.published {
+            return;
+        }
+        let up_to_date = self
+            .sm
+            .members()
+            .get(self.cfg.id)
+            .is_some_and(|m| m.name == self.cfg.name && m.client_urls == self.cfg.client_urls);
+        if up_to_date {
+            self.published = true;
+            for p in core::mem::take(&mut self.waiting_ready) {
+                self.route(p.id, &p.meta, p.request);
+            }
+        }
+    }
+
+    /// True once this member has published its name and client URLs through Raft and serves
+    /// clients (etcd's "ready to serve client requests").
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.published
     }
 
     /// Re-routes parked requests whose index is applied, and refuses expired ones.
@@ -804,13 +832,16 @@ impl Node {
                 } else {
                     ApiError::TimeoutDueToLeaderFail
                 };
-                self.reply(p.id, Err(error));
+                self.send_answer(p.to, Err(error));
             }
         }
         for read in self.reads.expired(now) {
             self.reply(read.id, Err(ApiError::Timeout));
         }
-        let mut late = Vec::new();
+        let (late_ready, waiting): (Vec<_>, Vec<_>) =
+            core::mem::take(&mut self.waiting_ready).into_iter().partition(|p| p.deadline <= now);
+        self.waiting_ready = waiting;
+        let mut late = late_ready;
         for waiting in self.parked.values_mut() {
             let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
             *waiting = keep;
@@ -870,13 +901,8 @@ impl Node {
     }
 
     fn publish_attributes(&mut self) {
-        let up_to_date = self
-            .sm
-            .members()
-            .get(self.cfg.id)
-            .is_some_and(|m| m.name == self.cfg.name && m.client_urls == self.cfg.client_urls);
-        if up_to_date {
-            self.published = true;
+        self.check_published();
+        if self.published {
             return;
         }
         if self.sm.members().get(self.cfg.id).is_none()
@@ -906,125 +932,6 @@ impl Node {
             let _ = self.raft.compact(LogIndex(durable - CATCH_UP_ENTRIES));
             self.pump();
         }
-    }
-
-    // ---- snapshots ----
-
-    fn start_snapshot(&mut self, to: NodeId) {
-        if self.outgoing.contains_key(&to) {
-            return;
-        }
-        self.next_transfer += 1;
-        let raft = &self.raft;
-        match Outgoing::start(
-            self.next_transfer,
-            self.backend.as_ref(),
-            |i| raft.term_at(i),
-            self.now,
-        ) {
-            Some(out) => {
-                self.outgoing.insert(to, out);
-                self.send_chunks(to);
-            }
-            None => self.raft.report_snapshot(to, SnapshotStatus::Failed),
-        }
-    }
-
-    fn send_chunks(&mut self, to: NodeId) {
-        let term = self.raft.term();
-        let chunk_bytes = self.cfg.snapshot_chunk_bytes;
-        while let Some(chunk) =
-            self.outgoing.get_mut(&to).and_then(|o| o.next_chunk(term, chunk_bytes))
-        {
-            self.push(Output::Send { to, message: PeerMessage::SnapshotChunk(chunk) });
-        }
-    }
-
-    fn receive_ack(&mut self, from: NodeId, ack: &SnapshotAck) {
-        let now = self.now;
-        let Some(out) = self.outgoing.get_mut(&from) else { return };
-        if out.transfer != ack.transfer {
-            return;
-        }
-        match out.handle_ack(ack, now) {
-            AckOutcome::Continue => self.send_chunks(from),
-            AckOutcome::Delivered => {
-                let index = out.meta.index;
-                self.outgoing.remove(&from);
-                self.raft.report_snapshot(from, SnapshotStatus::Delivered { index });
-            }
-            AckOutcome::Failed => {
-                self.outgoing.remove(&from);
-                self.raft.report_snapshot(from, SnapshotStatus::Failed);
-            }
-        }
-    }
-
-    fn receive_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) {
-        if chunk.term < self.raft.term() {
-            let ack = SnapshotAck { transfer: chunk.transfer, seq: chunk.seq, ok: false };
-            self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
-            return;
-        }
-        match self.receiver.handle_chunk(from, chunk) {
-            ChunkOutcome::Stage { batch, ack, complete } => {
-                self.persister.add_staging(batch, from, PeerMessage::SnapshotAck(ack), complete);
-            }
-            ChunkOutcome::Refuse(ack) => {
-                self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
-            }
-        }
-    }
-
-    /// Every chunk of the current incoming snapshot is durable: let Raft decide.
-    fn snapshot_staged(&mut self) {
-        let Some(incoming) = self.receiver.current.take() else { return };
-        // Refused snapshots leave their records in staging; the next transfer clears them.
-        let _ = self.raft.handle_snapshot(incoming.from, incoming.term, incoming.meta);
-        self.pump();
-    }
-
-    /// A snapshot install is durable: the state machine is the snapshot's now.
-    fn snapshot_installed(&mut self, index: LogIndex) {
-        self.overlay.clear();
-        let restored =
-            self.sm.restore(self.backend.as_ref(), &self.cfg, self.now, self.raft.is_leader());
-        // The snapshot was validated chunk by chunk and by Raft; one that does not load is a
-        // broken invariant, not bad input.
-        assert!(restored.is_ok(), "installed snapshot does not load: {restored:?}");
-        self.durable_applied = self.durable_applied.max(index);
-        self.push(Output::MembersChanged {
-            members: self.sm.members().members().cloned().collect(),
-        });
-    }
-
-    // ---- forwarding ----
-
-    fn answer_forward(&mut self, from: NodeId, id: u64, request: Forwarded) {
-        let reply = if self.raft.is_leader() {
-            self.sm.answer_forwarded(self.now, &request)
-        } else {
-            ForwardedReply::NotLeader
-        };
-        self.push(Output::Send { to: from, message: PeerMessage::ForwardReply { id, reply } });
-    }
-
-    fn complete_forward(&mut self, id: u64, reply: ForwardedReply) {
-        let Some(f) = self.forwards.remove(&id) else { return };
-        let result = route::forwarded_response(f.lease, reply);
-        self.reply(f.id, result);
-    }
-
-    fn forward(&mut self, id: RequestId, request: Forwarded, lease: crate::ids::LeaseId) {
-        let leader = self.raft.leader();
-        if !leader.is_some() {
-            self.reply(id, Err(ApiError::NoLeader));
-            return;
-        }
-        let key = self.next_internal_id();
-        let deadline = self.now + self.cfg.request_timeout;
-        self.forwards.insert(key, PendingForward { id, deadline, lease });
-        self.push(Output::Send { to: leader, message: PeerMessage::Forward { id: key, request } });
     }
 
     /// Routes one client request: served now, after a read index, through Raft, or forwarded.
@@ -1070,7 +977,7 @@ impl Node {
                     Err(e) => self.reply(id, Err(e)),
                 }
             }
-            route::Route::Member => self.member_request(id, request),
+            route::Route::Member => self.member_request(ReplyTo::Client(id), request),
             route::Route::Verify => {
                 let Request::Authenticate(r) = request else { return };
                 match self.sm.auth.start_authenticate(id.0, &r.name, &r.password) {
@@ -1118,12 +1025,13 @@ impl Node {
             }
             Request::LeaseKeepAlive(r) if !self.raft.is_leader() => {
                 let lease = crate::ids::LeaseId(r.id);
-                self.forward(id, Forwarded::LeaseKeepAlive { lease }, lease);
+                self.forward(id, Forwarded::LeaseKeepAlive { lease }, ForwardKind::Lease(lease));
                 return;
             }
             Request::LeaseTimeToLive(r) if !self.raft.is_leader() => {
                 let lease = crate::ids::LeaseId(r.id);
-                self.forward(id, Forwarded::LeaseTimeToLive { lease, keys: r.keys }, lease);
+                let request = Forwarded::LeaseTimeToLive { lease, keys: r.keys };
+                self.forward(id, request, ForwardKind::Lease(lease));
                 return;
             }
             other => {
@@ -1149,25 +1057,32 @@ impl Node {
             ..Default::default()
         }
     }
+}
 
-    fn member_request(&mut self, id: RequestId, request: Request) {
-        let (change, mut cc) = match self.sm.member_change(&mut self.rng, &self.raft, &request) {
-            Ok(x) => x,
-            Err(e) => {
-                self.reply(id, Err(e));
-                return;
-            }
-        };
-        let internal = self.next_internal_id();
-        cc.context = codec::encode(&(internal, change));
-        match self.raft.propose_conf_change(&cc) {
-            Ok(_) => {
-                let deadline = self.now + self.cfg.request_timeout;
-                self.pending.insert(internal, PendingWrite { id, deadline });
-                self.deadlines.insert((deadline, internal));
-            }
-            Err(e) => self.reply(id, Err(propose_error(e))),
-        }
+/// Fills a response's header as etcd does: cluster, member and term always; the revision only
+/// where etcd sets one (the KV store's, unless the response already carries its own). Alarm
+/// responses have no header; membership responses have no revision.
+fn fill_header(response: &mut Response, header: &pb::ResponseHeader) {
+    let keeps_revision = !matches!(
+        response,
+        Response::MemberAdd(_)
+            | Response::MemberRemove(_)
+            | Response::MemberUpdate(_)
+            | Response::MemberList(_)
+            | Response::MemberPromote(_)
+    );
+    if let Response::Alarm(alarm) = response {
+        alarm.header = None;
+        return;
+    }
+    let h = response.header_mut();
+    h.cluster_id = header.cluster_id;
+    h.member_id = header.member_id;
+    h.raft_term = header.raft_term;
+    if !keeps_revision {
+        h.revision = 0;
+    } else if h.revision == 0 {
+        h.revision = header.revision;
     }
 }
 
