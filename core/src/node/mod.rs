@@ -22,6 +22,7 @@
 //! bounded and overflowing it fails a debug assertion.
 
 mod apply;
+mod client;
 mod config;
 mod forward;
 mod output;
@@ -33,6 +34,7 @@ mod request;
 mod route;
 mod snapshot;
 mod state;
+mod timers;
 mod transfer;
 
 pub use crate::auth::{VerifyId, VerifyPassword};
@@ -47,9 +49,7 @@ use crate::codec;
 use crate::error::ApiError;
 use crate::ids::{LogIndex, NodeId, Term};
 use crate::membership::{Member, MemberChange};
-use crate::raft::{
-    self, ConfChange, EntryKind, Raft, RaftConfig, RaftOutput, Role, SnapshotStatus,
-};
+use crate::raft::{self, ConfChange, EntryKind, Raft, RaftConfig, RaftOutput, Role};
 use crate::rng::Rng;
 use crate::time::Instant;
 use alloc::boxed::Box;
@@ -59,10 +59,10 @@ use alloc::vec::Vec;
 use apply::StateMachine;
 use core::fmt;
 use core::time::Duration;
-use forward::{ForwardKind, PendingForward, ReplyTo};
+use forward::{PendingForward, ReplyTo};
 use oxcd_proto::etcdserverpb as pb;
 use persist::Persister;
-use reads::{Reads, WaitingRead};
+use reads::Reads;
 use reconfig::PeerActivity;
 use snapshot::{OutgoingByPeer, Receiver};
 
@@ -712,44 +712,6 @@ impl Node {
         }
     }
 
-    /// Once our attributes are applied, this member is ready: serve what waited for that.
-    fn check_published(&mut self) {
-        if self.published {
-            return;
-        }
-        let up_to_date = self
-            .sm
-            .members()
-            .get(self.cfg.id)
-            .is_some_and(|m| m.name == self.cfg.name && m.client_urls == self.cfg.client_urls);
-        if up_to_date {
-            self.published = true;
-            for p in core::mem::take(&mut self.waiting_ready) {
-                self.route(p.id, &p.meta, p.request);
-            }
-        }
-    }
-
-    /// True once this member has published its name and client URLs through Raft and serves
-    /// clients (etcd's "ready to serve client requests").
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.published
-    }
-
-    /// Re-routes parked requests whose index is applied, and refuses expired ones.
-    fn unpark(&mut self) {
-        let applied = self.raft.applied();
-        if self.parked.first_key_value().is_none_or(|(i, _)| *i > applied) {
-            return;
-        }
-        let later = self.parked.split_off(&applied.next());
-        let ready = core::mem::replace(&mut self.parked, later);
-        for p in ready.into_values().flatten() {
-            self.route(p.id, &p.meta, p.request);
-        }
-    }
-
     fn apply_conf_change(&mut self, entry: &raft::Entry) {
         let Some(cc) = ConfChange::decode(&entry.data) else { return };
         let Ok((internal, change)) = codec::decode::<(u64, MemberChange)>(&cc.context) else {
@@ -817,244 +779,6 @@ impl Node {
                 self.transfer = None;
                 self.reply(id, Ok(Response::MoveLeader(Default::default())));
             }
-        }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        while let Some(&(deadline, internal)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            if let Some(p) = self.pending.remove(&internal) {
-                let error = if self.raft.leader().is_some() {
-                    ApiError::Timeout
-                } else {
-                    ApiError::TimeoutDueToLeaderFail
-                };
-                self.send_answer(p.to, Err(error));
-            }
-        }
-        for read in self.reads.expired(now) {
-            self.reply(read.id, Err(ApiError::Timeout));
-        }
-        let (late_ready, waiting): (Vec<_>, Vec<_>) =
-            core::mem::take(&mut self.waiting_ready).into_iter().partition(|p| p.deadline <= now);
-        self.waiting_ready = waiting;
-        let mut late = late_ready;
-        for waiting in self.parked.values_mut() {
-            let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
-            *waiting = keep;
-            late.extend(gone);
-        }
-        self.parked.retain(|_, w| !w.is_empty());
-        for p in late {
-            self.reply(p.id, Err(ApiError::Timeout));
-        }
-        let late: Vec<u64> =
-            self.forwards.iter().filter(|(_, f)| f.deadline <= now).map(|(k, _)| *k).collect();
-        for key in late {
-            if let Some(f) = self.forwards.remove(&key) {
-                self.reply(f.id, Err(ApiError::Timeout));
-            }
-        }
-        if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
-            if let Some(t) = self.transfer.take() {
-                self.reply(t.id, Err(ApiError::Timeout));
-            }
-        }
-        let stalled: Vec<NodeId> =
-            self.outgoing.iter().filter(|(_, o)| o.deadline <= now).map(|(k, _)| *k).collect();
-        for to in stalled {
-            self.outgoing.remove(&to);
-            self.raft.report_snapshot(to, SnapshotStatus::Failed);
-            self.pump();
-        }
-    }
-
-    /// Time-driven work of the state machine: lease expiry and checkpoints and automatic
-    /// compaction (leader), physical compaction steps, token expiry, watch progress, publishing
-    /// our attributes.
-    fn periodic(&mut self, now: Instant) {
-        if self.raft.is_leader() {
-            for request in self.sm.lease_proposals(now) {
-                let _ = self.propose(None, request);
-            }
-            let current = self.sm.kv.current_revision();
-            let compact_to = self.sm.auto_compactor.as_mut().and_then(|c| c.poll(now, current));
-            if let Some(rev) = compact_to {
-                let request = pb::CompactionRequest { revision: rev.0, physical: false };
-                let _ = self.propose(
-                    None,
-                    pb::InternalRaftRequest { compaction: Some(request), ..Default::default() },
-                );
-            }
-        }
-        self.sm.compaction_step(self.backend.as_ref(), &mut self.overlay);
-        let storage = crate::mvcc::StorageRef::new(self.backend.as_ref(), &self.overlay);
-        self.sm.kv.sync_watchers(storage);
-        self.sm.kv.watch_timeout(now);
-        self.sm.auth.handle_timeout(now);
-        if !self.published && self.raft.leader().is_some() {
-            self.publish_attributes();
-        }
-    }
-
-    fn publish_attributes(&mut self) {
-        self.check_published();
-        if self.published {
-            return;
-        }
-        if self.sm.members().get(self.cfg.id).is_none()
-            || self.publish_proposed_at.is_some_and(|t| self.now < t + self.cfg.request_timeout)
-        {
-            return;
-        }
-        self.publish_proposed_at = Some(self.now);
-        let attr = oxcd_proto::membershippb::ClusterMemberAttrSetRequest {
-            member_id: self.cfg.id.0,
-            member_attributes: Some(oxcd_proto::membershippb::Attributes {
-                name: self.cfg.name.clone(),
-                client_urls: self.cfg.client_urls.clone(),
-            }),
-        };
-        let _ = self.propose(
-            None,
-            pb::InternalRaftRequest { cluster_member_attr_set: Some(attr), ..Default::default() },
-        );
-    }
-
-    /// Compacts the Raft log once enough of it is covered by the durable state machine.
-    fn compact_log(&mut self) {
-        let first = self.raft.first_index().0;
-        let durable = self.durable_applied.0;
-        if durable >= first + self.cfg.snapshot_count + CATCH_UP_ENTRIES {
-            let _ = self.raft.compact(LogIndex(durable - CATCH_UP_ENTRIES));
-            self.pump();
-        }
-    }
-
-    /// Routes one client request: served now, after a read index, through Raft, or forwarded.
-    fn route(&mut self, id: RequestId, meta: &RequestMeta, request: Request) {
-        let ai = match self.sm.identify(self.now, meta, self.raft.applied()) {
-            Ok(crate::auth::Identified::Ready(ai)) => ai,
-            Ok(crate::auth::Identified::WaitForApplied(index)) => {
-                let deadline = self.now + self.cfg.request_timeout;
-                let parked = Parked { id, meta: meta.clone(), request, deadline };
-                self.parked.entry(index).or_default().push(parked);
-                return;
-            }
-            Err(e) => {
-                self.reply(id, Err(e));
-                return;
-            }
-        };
-        if let Err(e) = self.sm.check_request(&ai, &request) {
-            self.reply(id, Err(e));
-            return;
-        }
-        match route::classify(&request, self.cfg.max_txn_ops) {
-            route::Route::Invalid(e) => self.reply(id, Err(e)),
-            route::Route::Local => self.serve_local(id, ai, request),
-            route::Route::LinearizableRead => {
-                if self.reads.len() >= self.cfg.max_pending_requests {
-                    self.reply(id, Err(ApiError::TooManyRequests));
-                    return;
-                }
-                let deadline = self.now + self.cfg.request_timeout;
-                self.reads.enqueue(WaitingRead { id, request, user: ai, deadline });
-            }
-            route::Route::Propose => {
-                if self.sm.quota_exceeded(&request) {
-                    self.raise_no_space();
-                    self.reply(id, Err(ApiError::NoSpace));
-                    return;
-                }
-                match self.sm.to_internal(&mut self.rng, &ai, request) {
-                    Ok(internal) => {
-                        let _ = self.propose(Some(id), internal);
-                    }
-                    Err(e) => self.reply(id, Err(e)),
-                }
-            }
-            route::Route::Member => self.member_request(ReplyTo::Client(id), request),
-            route::Route::Verify => {
-                let Request::Authenticate(r) = request else { return };
-                match self.sm.auth.start_authenticate(id.0, &r.name, &r.password) {
-                    Ok(verify) => self.push(Output::VerifyPassword(verify)),
-                    Err(e) => self.reply(id, Err(e)),
-                }
-            }
-        }
-    }
-
-    /// Raises the NOSPACE alarm for this member (once).
-    fn raise_no_space(&mut self) {
-        if self.sm.no_space() {
-            return;
-        }
-        let alarm = pb::AlarmRequest {
-            action: pb::alarm_request::AlarmAction::Activate as i32,
-            member_id: self.cfg.id.0,
-            alarm: pb::AlarmType::Nospace as i32,
-        };
-        let _ = self
-            .propose(None, pb::InternalRaftRequest { alarm: Some(alarm), ..Default::default() });
-    }
-
-    /// Requests answered by this member from its own state (or, for leases, by the leader).
-    fn serve_local(&mut self, id: RequestId, ai: crate::auth::AuthInfo, request: Request) {
-        let result = match request {
-            Request::Status(_) => Ok(Response::Status(self.status())),
-            Request::MoveLeader(r) => {
-                let target = NodeId(r.target_id);
-                if !self.raft.is_leader() {
-                    Err(ApiError::NotLeader)
-                } else if target == self.cfg.id {
-                    Ok(Response::MoveLeader(Default::default()))
-                } else if self.transfer.is_some() {
-                    Err(ApiError::TooManyRequests)
-                } else if self.raft.transfer_leader(target).is_err() {
-                    Err(ApiError::BadLeaderTransferee)
-                } else {
-                    // Answered when the target leads, or at the deadline.
-                    let deadline = self.now + self.cfg.request_timeout;
-                    self.transfer = Some(PendingTransfer { id, target, deadline });
-                    return;
-                }
-            }
-            Request::LeaseKeepAlive(r) if !self.raft.is_leader() => {
-                let lease = crate::ids::LeaseId(r.id);
-                self.forward(id, Forwarded::LeaseKeepAlive { lease }, ForwardKind::Lease(lease));
-                return;
-            }
-            Request::LeaseTimeToLive(r) if !self.raft.is_leader() => {
-                let lease = crate::ids::LeaseId(r.id);
-                let request = Forwarded::LeaseTimeToLive { lease, keys: r.keys };
-                self.forward(id, request, ForwardKind::Lease(lease));
-                return;
-            }
-            other => {
-                self.sm.serve_local(self.now, self.backend.as_ref(), &self.overlay, &ai, other)
-            }
-        };
-        self.reply(id, result);
-    }
-
-    fn status(&self) -> pb::StatusResponse {
-        let (db_size, db_size_in_use) = (self.sm.size_bytes, self.sm.size_in_use_bytes);
-        pb::StatusResponse {
-            header: Some(self.response_header()),
-            version: ETCD_SERVER_VERSION.into(),
-            db_size,
-            leader: self.raft.leader().0,
-            raft_index: self.raft.commit_index().0,
-            raft_term: self.raft.term().0,
-            raft_applied_index: self.raft.applied().0,
-            errors: self.sm.alarm_errors(),
-            db_size_in_use,
-            is_learner: self.raft.is_learner(),
-            ..Default::default()
         }
     }
 }
