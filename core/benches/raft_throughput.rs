@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p oxcd-core --bench raft_throughput [-- ENTRIES BATCH]`
 
-use oxcd_core::raft::{ConfChange, EntryKind, Message, Raft, RaftConfig, RaftOutput};
+use oxcd_core::raft::{ConfChange, EntryKind, Message, Payload, Raft, RaftConfig, RaftOutput};
 use oxcd_core::{LogIndex, NodeId};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
@@ -116,7 +116,7 @@ fn main() {
     let run = |c: &mut Cluster, n: u64| {
         let target = LogIndex(c.nodes[0].commit_index().0 + n);
         while c.nodes[0].commit_index() < target {
-            let data: Vec<Vec<u8>> = (0..batch).map(|_| vec![0x5a; 100]).collect();
+            let data: Vec<Payload> = (0..batch).map(|_| Payload::from(&[0x5a; 100][..])).collect();
             c.nodes[0].propose_batch(data).expect("leader accepts");
             c.drain(0);
             c.deliver_all();

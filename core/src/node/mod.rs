@@ -149,7 +149,7 @@ pub struct Node {
     persister: Persister,
     durable_applied: LogIndex,
     /// Proposals collected since the last drain, proposed together, with their request ids.
-    queued: Vec<(u64, Vec<u8>)>,
+    queued: Vec<(u64, raft::Payload)>,
     /// Authenticate entries in flight: internal id -> password check.
     authenticating: BTreeMap<u64, VerifyId>,
     /// Requests whose token names an index not applied yet.
@@ -581,7 +581,7 @@ impl Node {
     /// Hands collected proposals to Raft.
     fn flush(&mut self) {
         if !self.queued.is_empty() {
-            let (ids, batch): (Vec<u64>, Vec<Vec<u8>>) =
+            let (ids, batch): (Vec<u64>, Vec<raft::Payload>) =
                 core::mem::take(&mut self.queued).into_iter().unzip();
             if let Err(e) = self.raft.propose_batch(batch) {
                 let error = propose_error(e);
@@ -623,7 +623,7 @@ impl Node {
             self.pending.insert(internal, PendingWrite { id, deadline });
             self.deadlines.insert((deadline, internal));
         }
-        self.queued.push((internal, data));
+        self.queued.push((internal, data.into()));
         Some(internal)
     }
 

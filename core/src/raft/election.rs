@@ -5,7 +5,7 @@ use super::message::{Message, MessageBody};
 use super::progress::Progress;
 use super::quorum::{vote_result, VoteResult};
 use super::raw::Raft;
-use super::types::{Entry, EntryKind, Role};
+use super::types::{Entry, EntryKind, Payload, Role};
 use crate::ids::{LogIndex, NodeId, Term};
 use alloc::vec::Vec;
 
@@ -192,8 +192,12 @@ impl Raft {
         // No configuration change until everything before this term is applied.
         self.pending_conf_index = self.log.last_index();
         self.report_soft_state();
-        let noop =
-            Entry { term: self.term, index: next, kind: EntryKind::Normal, data: Vec::new() };
+        let noop = Entry {
+            term: self.term,
+            index: next,
+            kind: EntryKind::Normal,
+            data: Payload::from(&[][..]),
+        };
         self.log.append(noop);
         self.broadcast_append();
     }

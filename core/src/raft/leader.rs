@@ -5,7 +5,7 @@ use super::error::{CompactError, ConfChangeError, ProposeError, TransferError};
 use super::message::MessageBody;
 use super::progress::Progress;
 use super::raw::Raft;
-use super::types::{ConfChange, ConfState, Entry, EntryKind, Role};
+use super::types::{ConfChange, ConfState, Entry, EntryKind, Payload, Role};
 use crate::ids::{LogIndex, NodeId, Term};
 use alloc::vec::Vec;
 
@@ -36,8 +36,8 @@ impl Raft {
     ///
     /// # Errors
     /// As for [`Raft::propose_batch`].
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<Proposal, ProposeError> {
-        self.propose_batch(alloc::vec![data])
+    pub fn propose(&mut self, data: impl Into<Payload>) -> Result<Proposal, ProposeError> {
+        self.propose_batch(alloc::vec![data.into()])
     }
 
     /// Proposes commands, all or none: the leader appends them (consecutive entries) and sends
@@ -48,7 +48,7 @@ impl Raft {
     /// # Errors
     /// `NotLeader` (no forwarding, or no leader known), `TooLarge` (over `max_proposal_bytes`,
     /// or an empty batch), `UncommittedBytesExceeded`, `TransferInProgress`.
-    pub fn propose_batch(&mut self, data: Vec<Vec<u8>>) -> Result<Proposal, ProposeError> {
+    pub fn propose_batch(&mut self, data: Vec<Payload>) -> Result<Proposal, ProposeError> {
         self.check_drained();
         let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
         if data.is_empty() || bytes > self.cfg.max_proposal_bytes {
@@ -67,7 +67,7 @@ impl Raft {
 
     pub(super) fn propose_as_leader(
         &mut self,
-        data: Vec<Vec<u8>>,
+        data: Vec<Payload>,
         checked: bool,
     ) -> Result<Proposal, ProposeError> {
         let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
@@ -134,7 +134,12 @@ impl Raft {
     fn append_conf_entry(&mut self, data: Vec<u8>) -> LogIndex {
         let index = self.log.last_index().next();
         self.uncommitted_bytes += data.len() as u64;
-        self.log.append(Entry { term: self.term, index, kind: EntryKind::ConfChange, data });
+        self.log.append(Entry {
+            term: self.term,
+            index,
+            kind: EntryKind::ConfChange,
+            data: data.into(),
+        });
         self.pending_conf_index = index;
         self.broadcast_new_entries();
         index

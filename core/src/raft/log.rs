@@ -213,7 +213,7 @@ mod tests {
             term: Term(term),
             index: LogIndex(index),
             kind: EntryKind::Normal,
-            data: Vec::new(),
+            data: alloc::vec::Vec::new().into(),
         }
     }
 

@@ -147,7 +147,7 @@ impl Raft {
                 term: Term(1),
                 index: LogIndex(i as u64 + 1),
                 kind: EntryKind::ConfChange,
-                data: cc.encode(),
+                data: cc.encode().into(),
             });
         }
         log.committed = log.last_index();

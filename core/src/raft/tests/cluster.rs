@@ -171,7 +171,7 @@ impl Cluster {
             obs.applied(id, e.index, e.term, &e.data);
             node.sm.applied = e.index;
             last = e.index;
-            node.sm.entries.push((e.index, e.term, e.data));
+            node.sm.entries.push((e.index, e.term, e.data.to_vec()));
         }
         raft.advance_applied(last);
     }
@@ -316,7 +316,7 @@ impl Cluster {
         any
     }
 
-    fn send_snapshot(&mut self, from: NodeId, to: NodeId, obs: &mut dyn Observer) {
+    pub fn send_snapshot(&mut self, from: NodeId, to: NodeId, obs: &mut dyn Observer) {
         let leader = &self.nodes[&from];
         let raft = leader.raft();
         let sm = leader.sm.clone();

@@ -39,7 +39,7 @@ fn random_entries(rng: &mut Rng, prev: u64, term: u64) -> Vec<Entry> {
             } else {
                 (0..rng.range_u64(0, 6)).map(|_| rng.next_u64() as u8).collect()
             };
-            Entry { term: Term(near(rng, term)), index: LogIndex(index), kind, data }
+            Entry { term: Term(near(rng, term)), index: LogIndex(index), kind, data: data.into() }
         })
         .collect()
 }
@@ -82,7 +82,7 @@ fn random_message(rng: &mut Rng, c: &Cluster, target: NodeId) -> Message {
         },
         7 => MessageBody::HeartbeatResponse { read_round: near(rng, 3) },
         8 => MessageBody::Propose {
-            data: (0..rng.range_u64(0, 3)).map(|i| alloc::vec![i as u8; 3]).collect(),
+            data: (0..rng.range_u64(0, 3)).map(|i| alloc::vec![i as u8; 3].into()).collect(),
         },
         9 => MessageBody::ReadIndex { ctx: ReadId(rng.range_u64(0, 5)) },
         10 => MessageBody::ReadIndexResponse {

@@ -9,6 +9,8 @@
 //!   `conf-change X changes=(v4,l5,r1) [transition=auto|joint|joint-auto|leave]`,
 //!   `transfer-leader X to=Y`, `read-index X ctx=N`, `compact X index=N`.
 //! - `persist X [n=K]`, `deliver-msgs [X..]`, `drop-msgs [X..] [from=Y]`, `deliver-snapshots X`,
+//!   `send-snapshot from=X to=Y`, `hold-apply X..`, `release-apply X..`,
+//!   `add-node-with-log X terms=(..) term=T voters=(..) [commit=C]`,
 //!   `stabilize [X..]`, `partition group=(..)`, `heal`, `crash X`, `restart X`.
 //! - `status [X..]`, `log X`, `msgs`, `counters X`, `reads X`.
 
@@ -174,7 +176,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                     term: Term(*t),
                     index: LogIndex(i as u64 + 1),
                     kind: EntryKind::Normal,
-                    data: b"v".to_vec(),
+                    data: b"v"[..].into(),
                 })
                 .collect();
             let commit = LogIndex(arg(tc, "commit")?.unwrap_or(0));
@@ -237,7 +239,7 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
                     .map(|d| d.as_bytes().to_vec())
                     .collect(),
             };
-            let result = up(c, id)?.propose_batch(data);
+            let result = up(c, id)?.propose_batch(data.into_iter().map(Into::into).collect());
             let _ = writeln!(extra, "{result:?}");
             c.drain(id, obs);
         }
@@ -306,6 +308,13 @@ fn handle(c: &mut Cluster, tc: &TestCase) -> Result<String, String> {
         "deliver-snapshots" => {
             let id = one_id(tc)?;
             c.deliver_snapshots(id, obs);
+        }
+        "send-snapshot" => {
+            // The Node of `from` streams its state machine to `to` unasked (a duplicate or late
+            // stream): Raft on `to` decides.
+            let from = NodeId(arg(tc, "from")?.ok_or("from= needed")?);
+            let to = NodeId(arg(tc, "to")?.ok_or("to= needed")?);
+            c.send_snapshot(from, to, obs);
         }
         "stabilize" => {
             let targets: BTreeSet<NodeId> = ids(tc).into_iter().collect();

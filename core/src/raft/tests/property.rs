@@ -234,7 +234,7 @@ impl Sim {
         let batch =
             if self.rng.chance(1, 4) { alloc::vec![data.clone(), data] } else { alloc::vec![data] };
         if let Some(r) = self.c.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
-            let _ = r.propose_batch(batch);
+            let _ = r.propose_batch(batch.into_iter().map(Into::into).collect());
         }
         self.c.drain(id, &mut self.chk);
     }
