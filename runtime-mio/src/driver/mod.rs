@@ -67,6 +67,19 @@ pub struct ClientListener {
     pub url: ListenUrl,
     /// TLS for `https://` and `unixs://`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What it serves.
+    pub kind: ListenerKind,
+}
+
+/// What a client listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// gRPC and HTTP (`--listen-client-urls`).
+    Client,
+    /// HTTP only: endpoints and the JSON gateway (`--listen-client-http-urls`).
+    HttpOnly,
+    /// `/metrics` and the health endpoints only (`--listen-metrics-urls`).
+    Metrics,
 }
 
 /// Everything the loop needs besides the storage.

@@ -9,7 +9,7 @@ use oxcd_core::identity::PeerCertRules;
 use oxcd_core::membership::Member;
 use oxcd_core::mvcc::auto_compact::AutoCompactionMode;
 use oxcd_core::node::{InitialCluster, NodeConfig};
-use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, StopReason};
+use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
 use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
 use oxcd_runtime_mio::peer::{PeerTls, PeerTransportConfig, PeerUrl};
 use oxcd_runtime_mio::tls::{auto_tls_hosts, server_config, ServerTlsOptions};
@@ -118,23 +118,27 @@ fn listen_url(url: &EtcdUrl) -> Result<ListenUrl, RunError> {
 /// # Errors
 /// A URL the transport cannot bind to, or TLS files that do not load.
 pub fn client_listeners(config: &Config) -> Result<Vec<ClientListener>, RunError> {
-    let urls: Vec<ListenUrl> = config
-        .member
-        .listen_client_urls
-        .iter()
-        .chain(&config.member.listen_client_http_urls)
-        .map(listen_url)
-        .collect::<Result<_, _>>()?;
-    let needs_tls = urls.iter().any(|u| u.scheme.is_tls());
+    let mut urls: Vec<(ListenUrl, ListenerKind)> = Vec::new();
+    for (list, kind) in [
+        (&config.member.listen_client_urls, ListenerKind::Client),
+        (&config.member.listen_client_http_urls, ListenerKind::HttpOnly),
+        (&config.metrics.listen_urls, ListenerKind::Metrics),
+    ] {
+        for url in list {
+            urls.push((listen_url(url)?, kind));
+        }
+    }
+    let needs_tls = urls.iter().any(|(u, _)| u.scheme.is_tls());
     let tls = if needs_tls {
         let t = &config.client_tls;
+        let plain: Vec<ListenUrl> = urls.iter().map(|(u, _)| u.clone()).collect();
         let opts = ServerTlsOptions {
             cert_file: t.cert_file.clone(),
             key_file: t.key_file.clone(),
             trusted_ca_file: t.trusted_ca_file.clone(),
             client_cert_auth: t.client_cert_auth,
             auto_tls: t.auto_tls,
-            auto_tls_hosts: auto_tls_hosts(&urls),
+            auto_tls_hosts: auto_tls_hosts(&plain),
             self_signed_cert_validity_years: config.tls.self_signed_cert_validity_years,
         };
         Some(server_config(&opts).map_err(err)?)
@@ -143,9 +147,9 @@ pub fn client_listeners(config: &Config) -> Result<Vec<ClientListener>, RunError
     };
     Ok(urls
         .into_iter()
-        .map(|url| {
+        .map(|(url, kind)| {
             let tls = if url.scheme.is_tls() { tls.clone() } else { None };
-            ClientListener { url, tls }
+            ClientListener { url, tls, kind }
         })
         .collect())
 }
