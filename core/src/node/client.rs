@@ -40,7 +40,7 @@ impl Node {
 
     /// Re-routes parked requests whose index is applied, and refuses expired ones.
     pub(super) fn unpark(&mut self) {
-        let applied = self.raft.applied();
+        let applied = self.applied;
         if self.parked.first_key_value().is_none_or(|(i, _)| *i > applied) {
             return;
         }
@@ -77,7 +77,7 @@ impl Node {
 
     /// Routes one client request: served now, after a read index, through Raft, or forwarded.
     pub(super) fn route(&mut self, id: RequestId, meta: &RequestMeta, request: Request) {
-        let ai = match self.sm.identify(self.now, meta, self.raft.applied()) {
+        let ai = match self.sm.identify(self.now, meta, self.applied) {
             Ok(crate::auth::Identified::Ready(ai)) => ai,
             Ok(crate::auth::Identified::WaitForApplied(index)) => {
                 let deadline = self.now + self.cfg.request_timeout;
@@ -196,7 +196,7 @@ impl Node {
             leader: self.raft.leader().0,
             raft_index: self.raft.commit_index().0,
             raft_term: self.raft.term().0,
-            raft_applied_index: self.raft.applied().0,
+            raft_applied_index: self.applied.0,
             errors: self.sm.alarm_errors(),
             db_size_in_use,
             is_learner: self.raft.is_learner(),

@@ -145,6 +145,9 @@ pub struct Node {
     outputs: VecDeque<Output>,
     persister: Persister,
     durable_applied: LogIndex,
+    /// The last entry the state machine reflects (Raft's applied index can run ahead of it
+    /// while a received snapshot is being installed).
+    applied: LogIndex,
     /// Proposals collected since the last drain, proposed together, with their request ids.
     queued: Vec<(u64, raft::Payload)>,
     /// Authenticate entries in flight: internal id -> password check.
@@ -179,7 +182,7 @@ impl fmt::Debug for Node {
             .field("id", &self.cfg.id)
             .field("role", &self.raft.role())
             .field("term", &self.raft.term())
-            .field("applied", &self.raft.applied())
+            .field("applied", &self.applied)
             .finish_non_exhaustive()
     }
 }
@@ -239,6 +242,7 @@ impl Node {
             outputs: VecDeque::new(),
             persister: Persister::default(),
             durable_applied: point.index,
+            applied: point.index,
             queued: Vec::new(),
             authenticating: BTreeMap::new(),
             parked: BTreeMap::new(),
@@ -299,7 +303,7 @@ impl Node {
     /// The last applied log index.
     #[must_use]
     pub fn applied_index(&self) -> LogIndex {
-        self.raft.applied()
+        self.applied
     }
 
     /// The commit index.
@@ -351,7 +355,7 @@ impl Node {
         if let Some(output) = self.outputs.pop_front() {
             return Some(output);
         }
-        let applied = self.raft.applied();
+        let applied = self.applied;
         let (id, batch, then_send) = self.persister.seal(&mut self.overlay, applied)?;
         Some(Output::Persist { id, batch, then_send })
     }
@@ -515,7 +519,7 @@ impl Node {
         request: pb::WatchRequest,
     ) {
         self.set_now(now);
-        let applied = self.raft.applied();
+        let applied = self.applied;
         let ai = match self.sm.identify(now, &meta, applied) {
             Ok(crate::auth::Identified::Ready(ai)) => ai,
             // A token from a member ahead of us, or an invalid one: refuse this create.
@@ -687,6 +691,7 @@ impl Node {
             }
         }
         state::record_applied(&mut self.overlay, last.0, last.1);
+        self.applied = last.0;
         self.raft.advance_applied(last.0);
     }
 
@@ -749,7 +754,7 @@ impl Node {
     }
 
     fn serve_ready_reads(&mut self) {
-        let ready = self.reads.ready(self.raft.applied());
+        let ready = self.reads.ready(self.applied);
         for read in ready {
             let result =
                 self.sm.serve_read(self.backend.as_ref(), &self.overlay, &read.user, &read.request);

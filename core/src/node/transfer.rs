@@ -91,6 +91,7 @@ impl Node {
         // broken invariant, not bad input.
         assert!(restored.is_ok(), "installed snapshot does not load: {restored:?}");
         self.durable_applied = self.durable_applied.max(index);
+        self.applied = index;
         self.push(Output::MembersChanged {
             members: self.sm.members().members().cloned().collect(),
         });
