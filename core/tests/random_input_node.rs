@@ -421,10 +421,11 @@ fn chaos_step(c: &mut Cluster, g: &mut Gen, mode: Mode) {
         }
         33..=54 => {
             let mut request = gen::request(g, 0);
-            if let (Request::MemberAdd(add), 1) = (&mut request, ids.len()) {
-                // etcd lets a lone member add a second voter (to restore a cluster from one
-                // member): quorum is then lost until that member starts, by design.
-                add.is_learner = true;
+            if let Request::MemberAdd(add) = &mut request {
+                // Voters that never start can take quorum away: etcd lets a lone member add a
+                // second voter by design, and oxcd does not yet enforce the strict reconfig
+                // check elsewhere (a known finding), so only learners are added here.
+                add.is_learner |= ids.len() == 1 || !known();
             }
             let meta = gen::meta(g);
             c.submit(target, meta, request);
@@ -705,17 +706,24 @@ fn run_many(test: &str, base: u64, default_iters: u64, n: u64, mode: Mode, steps
 
 #[test]
 fn one_member_survives_random_input() {
-    run_many("one_member_survives_random_input", 0x1000, 12, 1, Mode::Faithful, 400);
+    run_many("one_member_survives_random_input", 0x1000, 200, 1, Mode::Faithful, 400);
 }
 
 #[test]
 fn three_members_survive_random_input_and_converge() {
-    run_many("three_members_survive_random_input_and_converge", 0x3000, 8, 3, Mode::Faithful, 400);
+    run_many(
+        "three_members_survive_random_input_and_converge",
+        0x3000,
+        150,
+        3,
+        Mode::Faithful,
+        400,
+    );
 }
 
 #[test]
 fn byzantine_peer_messages_do_not_panic() {
-    run_many("byzantine_peer_messages_do_not_panic", 0xb000, 6, 3, Mode::Byzantine, 300);
+    run_many("byzantine_peer_messages_do_not_panic", 0xb000, 100, 3, Mode::Byzantine, 300);
 }
 
 // ---- Targeted cases: each finding of the randomized runs, reduced to a few inputs ----
@@ -928,6 +936,31 @@ fn an_append_after_the_last_index_is_refused() {
     let forged = raft_message(leader, follower, term, body);
     c.members.get_mut(&follower).expect("follower").node.handle_peer_message(now, leader, forged);
     c.settle(&mut g);
+}
+
+#[test]
+#[ignore = "loses quorum: strict_reconfig_check is not enforced, so adding voters that never start or removing started ones is accepted where etcd answers MemberNotEnoughStarted (node/route.rs, membership/); see report"]
+fn reconfiguration_that_loses_quorum_is_refused() {
+    let (mut c, mut g, leader, _) = three_with_leader();
+    let add = |i: u8| {
+        Request::MemberAdd(pb::MemberAddRequest {
+            peer_urls: vec![format!("http://10.0.9.{i}:2380")],
+            is_learner: false,
+        })
+    };
+    // {1,2,3} + X + Y: 3 of 5 started, a quorum still (etcd accepts both).
+    for i in 1..=2 {
+        let r = c.request_as(&mut g, leader, RequestMeta::default(), add(i));
+        assert!(r.is_ok(), "add {i}: {r:?}");
+    }
+    // + Z: 3 of 6 started, below a quorum of 4.
+    let r = c.request_as(&mut g, leader, RequestMeta::default(), add(3));
+    assert_eq!(r.err(), Some(ApiError::MemberNotEnoughStarted), "a third voter that never started");
+    // Removing a started member: 2 of 4 started, below a quorum of 3.
+    let other = c.ids().into_iter().find(|id| *id != leader).expect("a follower");
+    let remove = Request::MemberRemove(pb::MemberRemoveRequest { id: other.0 });
+    let r = c.request_as(&mut g, leader, RequestMeta::default(), remove);
+    assert_eq!(r.err(), Some(ApiError::MemberNotEnoughStarted), "removing a started member");
 }
 
 #[test]
