@@ -34,3 +34,7 @@ pub mod watch;
 pub use error::{ApiError, GrpcCode};
 pub use ids::{LeaseId, LogIndex, NodeId, Term};
 pub use time::Instant;
+
+/// How a runtime drives the core: the loop, time, storage ordering, and a runnable example.
+#[doc = include_str!("../../docs/driving-the-core.md")]
+pub mod guide {}

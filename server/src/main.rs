@@ -1,6 +1,7 @@
-//! The `oxcd` command.
+//! The `oxcd` command: etcd's flags in, a running member out.
 
 mod config;
+mod run;
 
 fn main() {
     let config = match config::parse_config(std::env::args_os(), |k| std::env::var(k).ok()) {
@@ -14,6 +15,13 @@ fn main() {
         println!("{config:#?}\n{:#?}", config.derived());
         return;
     }
-    eprintln!("oxcd: the server is not built yet");
-    std::process::exit(1);
+    run::init_logging(&config);
+    match run::run(&config) {
+        Ok(reason) => tracing::info!(?reason, "oxcd exited"),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("oxcd: {e}");
+            std::process::exit(1);
+        }
+    }
 }

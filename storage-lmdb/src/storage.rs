@@ -64,10 +64,12 @@ impl OpenOptions {
     fn validate(&self) -> Result<(), OpenError> {
         let page = rustix::param::page_size();
         let invalid = |reason: String| Err(OpenError::InvalidOptions { reason });
-        if self.map_size_bytes == 0 || self.map_size_bytes % page != 0 {
+        if self.map_size_bytes == 0 || !self.map_size_bytes.is_multiple_of(page) {
             return invalid(format!("map_size_bytes must be a positive multiple of {page}"));
         }
-        if self.map_size_max_bytes < self.map_size_bytes || self.map_size_max_bytes % page != 0 {
+        if self.map_size_max_bytes < self.map_size_bytes
+            || !self.map_size_max_bytes.is_multiple_of(page)
+        {
             return invalid(format!(
                 "map_size_max_bytes must be a multiple of {page} and at least map_size_bytes"
             ));

@@ -145,7 +145,12 @@ impl KeyIndex {
     fn push(&mut self, rev: KvRevision, tombstone: bool) {
         let latest = self.latest();
         assert!(rev > latest.rev(), "key index: change {rev} is not after {}", latest.rev());
-        self.more.get_or_insert_with(Box::default).older.push(latest);
+        let older = &mut self.more.get_or_insert_with(Box::default).older;
+        if older.len() == older.capacity() && older.len() < 4 {
+            // Short histories are the common case: grow them one change at a time.
+            older.reserve_exact(1);
+        }
+        older.push(latest);
         self.latest_main = rev.main;
         self.set_latest_sub(sub_u32(rev));
         if tombstone {
@@ -256,16 +261,20 @@ impl KeyIndexTree {
         self.map.get(key)?.get(at)
     }
 
-    /// Records a put of `key` at `rev`; returns the key's create revision and version after it.
-    pub fn put(&mut self, key: &[u8], rev: KvRevision) -> (i64, i64) {
-        let ki = match self.map.get_mut(key) {
+    /// Records a put of `key` at `rev` (after every recorded change); returns the key's create
+    /// revision and version after it, and the change that held the key before, if it was live.
+    pub fn put(&mut self, key: &[u8], rev: KvRevision) -> (i64, i64, Option<KvRevision>) {
+        match self.map.get_mut(key) {
             Some(ki) => {
+                let prev = ki.live().map(|_| ki.latest().rev());
                 ki.push(rev, false);
-                ki
+                (ki.created, ki.version, prev)
             }
-            None => self.map.entry(Box::from(key)).or_insert_with(|| KeyIndex::first_put(rev)),
-        };
-        (ki.created, ki.version)
+            None => {
+                self.map.insert(Box::from(key), KeyIndex::first_put(rev));
+                (rev.main, 1, None)
+            }
+        }
     }
 
     /// Records a deletion of `key` at `rev`; the key must be live.
@@ -400,10 +409,10 @@ mod tests {
     #[test]
     fn get_follows_generations() {
         let mut t = KeyIndexTree::new();
-        assert_eq!(t.put(b"k", r(2, 0)), (2, 1));
-        assert_eq!(t.put(b"k", r(4, 1)), (2, 2));
+        assert_eq!(t.put(b"k", r(2, 0)), (2, 1, None));
+        assert_eq!(t.put(b"k", r(4, 1)), (2, 2, Some(r(2, 0))));
         t.tombstone(b"k", r(6, 0));
-        assert_eq!(t.put(b"k", r(8, 0)), (8, 1));
+        assert_eq!(t.put(b"k", r(8, 0)), (8, 1, None));
         assert_eq!(t.get(b"k", 1), None);
         assert_eq!(t.get(b"k", 2), Some(r(2, 0)));
         assert_eq!(t.get(b"k", 3), Some(r(2, 0)));

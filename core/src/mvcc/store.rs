@@ -230,11 +230,7 @@ impl Store {
     }
 
     /// Starts a write: the request's changes get revision `current + 1`.
-    pub fn write<'s, 'a, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b>
-    where
-        'b: 's,
-        'a: 's,
-    {
+    pub fn write<'s, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b> {
         let begin_rev = self.current_rev;
         Writer { store: self, storage, begin_rev, changes: Vec::new() }
     }
@@ -347,8 +343,7 @@ impl Writer<'_, '_> {
     /// Puts `key` = `value` with `lease`; returns the new revision.
     pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64 {
         let rev = self.next_rev();
-        let prev = self.store.index.get(key, rev.main);
-        let (create_revision, version) = self.store.index.put(key, rev);
+        let (create_revision, version, prev) = self.store.index.put(key, rev);
         let kv = KeyValue {
             key: key.to_vec(),
             create_revision,

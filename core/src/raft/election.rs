@@ -5,14 +5,14 @@ use super::message::{Message, MessageBody};
 use super::progress::Progress;
 use super::quorum::{vote_result, VoteResult};
 use super::raw::Raft;
-use super::types::{Entry, EntryKind, Role};
-use crate::ids::{NodeId, Term};
+use super::types::{Entry, EntryKind, Payload, Role};
+use crate::ids::{LogIndex, NodeId, Term};
 use alloc::vec::Vec;
 
 impl Raft {
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed = self.election_elapsed.saturating_add(1);
-        if self.is_promotable() && self.election_elapsed >= self.randomized_timeout {
+        if self.may_campaign() && self.election_elapsed >= self.randomized_timeout {
             self.election_elapsed = 0;
             self.start_campaign();
         }
@@ -34,8 +34,12 @@ impl Raft {
                     pr.recent_active = *id == me;
                 }
             }
-            // A transfer that did not finish within an election timeout is abandoned.
+            // A transfer that did not finish within an election timeout is abandoned (a removed
+            // leader then looks for another successor).
             self.transferee = None;
+            if self.handing_over() {
+                self.start_handover();
+            }
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
@@ -60,11 +64,22 @@ impl Raft {
     /// `RoleChanged`.
     pub fn campaign(&mut self) -> bool {
         self.check_drained();
-        if self.role == Role::Leader || !self.is_promotable() {
+        if self.role == Role::Leader || !self.may_campaign() {
             return false;
         }
         self.start_campaign();
         true
+    }
+
+    /// Voters campaign. So does a non-voter (a learner, or a removed member) that refused a
+    /// vote because its log is ahead of the candidate's: configurations take effect when
+    /// applied, so a voter may still need the vote of a member whose own applied configuration
+    /// no longer (or not yet) lets it vote, and that member's log may hold entries the voter
+    /// lacks. Without help neither could ever win. The non-voter then campaigns under its own
+    /// configuration, never counting itself, and if it wins only hands its log over (it refuses
+    /// proposals and sends `TimeoutNow` to the first caught-up voter).
+    fn may_campaign(&self) -> bool {
+        self.is_promotable() || (self.caretaker && !self.conf.voters.is_empty())
     }
 
     fn start_campaign(&mut self) {
@@ -158,6 +173,7 @@ impl Raft {
     }
 
     fn become_leader(&mut self) {
+        self.caretaker = false;
         self.role = Role::Leader;
         self.leader = self.cfg.id;
         self.reset_common();
@@ -176,8 +192,12 @@ impl Raft {
         // No configuration change until everything before this term is applied.
         self.pending_conf_index = self.log.last_index();
         self.report_soft_state();
-        let noop =
-            Entry { term: self.term, index: next, kind: EntryKind::Normal, data: Vec::new() };
+        let noop = Entry {
+            term: self.term,
+            index: next,
+            kind: EntryKind::Normal,
+            data: Payload::from(&[][..]),
+        };
         self.log.append(noop);
         self.broadcast_append();
     }
@@ -191,7 +211,11 @@ impl Raft {
         let can_vote = self.vote == m.from
             || (self.vote == NodeId::NONE && self.leader == NodeId::NONE)
             || (pre && m.term > self.term);
-        let grant = can_vote && self.log.is_up_to_date(last_index, last_term);
+        let up_to_date = self.log.is_up_to_date(last_index, last_term);
+        let grant = can_vote && up_to_date;
+        if !up_to_date && !self.is_promotable() && self.log.last_index() > LogIndex::ZERO {
+            self.caretaker = true;
+        }
         if pre {
             // A pre-vote grant carries the term asked about, a refusal our own.
             let term = if grant { m.term } else { self.term };

@@ -5,7 +5,7 @@ use super::error::{CompactError, ConfChangeError, ProposeError, TransferError};
 use super::message::MessageBody;
 use super::progress::Progress;
 use super::raw::Raft;
-use super::types::{ConfChange, ConfState, Entry, EntryKind, Role};
+use super::types::{ConfChange, ConfState, Entry, EntryKind, Payload, Role};
 use crate::ids::{LogIndex, NodeId, Term};
 use alloc::vec::Vec;
 
@@ -36,8 +36,8 @@ impl Raft {
     ///
     /// # Errors
     /// As for [`Raft::propose_batch`].
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<Proposal, ProposeError> {
-        self.propose_batch(alloc::vec![data])
+    pub fn propose(&mut self, data: impl Into<Payload>) -> Result<Proposal, ProposeError> {
+        self.propose_batch(alloc::vec![data.into()])
     }
 
     /// Proposes commands, all or none: the leader appends them (consecutive entries) and sends
@@ -48,7 +48,7 @@ impl Raft {
     /// # Errors
     /// `NotLeader` (no forwarding, or no leader known), `TooLarge` (over `max_proposal_bytes`,
     /// or an empty batch), `UncommittedBytesExceeded`, `TransferInProgress`.
-    pub fn propose_batch(&mut self, data: Vec<Vec<u8>>) -> Result<Proposal, ProposeError> {
+    pub fn propose_batch(&mut self, data: Vec<Payload>) -> Result<Proposal, ProposeError> {
         self.check_drained();
         let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
         if data.is_empty() || bytes > self.cfg.max_proposal_bytes {
@@ -67,7 +67,7 @@ impl Raft {
 
     pub(super) fn propose_as_leader(
         &mut self,
-        data: Vec<Vec<u8>>,
+        data: Vec<Payload>,
         checked: bool,
     ) -> Result<Proposal, ProposeError> {
         let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
@@ -107,7 +107,7 @@ impl Raft {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader { leader_hint: self.leader });
         }
-        if self.transferee.is_some() {
+        if self.transferee.is_some() || self.handing_over() {
             return Err(ProposeError::TransferInProgress);
         }
         if self.pending_conf_index > self.applied {
@@ -134,7 +134,12 @@ impl Raft {
     fn append_conf_entry(&mut self, data: Vec<u8>) -> LogIndex {
         let index = self.log.last_index().next();
         self.uncommitted_bytes += data.len() as u64;
-        self.log.append(Entry { term: self.term, index, kind: EntryKind::ConfChange, data });
+        self.log.append(Entry {
+            term: self.term,
+            index,
+            kind: EntryKind::ConfChange,
+            data: data.into(),
+        });
         self.pending_conf_index = index;
         self.broadcast_new_entries();
         index
@@ -166,42 +171,61 @@ impl Raft {
         let members = self.conf.members();
         let next = self.log.last_index().next();
         self.progress.retain(|id, _| members.contains(id));
+        let mut added = Vec::new();
         for id in &members {
-            self.progress.entry(*id).or_insert_with(|| {
+            if !self.progress.contains_key(id) {
                 let mut pr = Progress::new(next);
                 pr.recent_active = true;
-                pr
-            });
+                self.progress.insert(*id, pr);
+                added.push(*id);
+            }
         }
         if self.transferee.is_some_and(|t| !self.conf.is_voter(t)) {
             self.transferee = None;
         }
         if !self.conf.is_voter(self.cfg.id) {
-            self.step_down_after_removal();
+            self.start_handover();
             return;
         }
-        // The quorum changed: the commit index may move.
+        // The quorum changed: the commit index may move. New members are probed at once.
         if self.maybe_commit() {
             self.broadcast_append();
         } else {
             self.broadcast_new_entries();
+            for id in added {
+                self.maybe_send_append(id, true);
+            }
         }
     }
 
-    fn step_down_after_removal(&mut self) {
-        // Let everyone learn the commit index, then hand over to an up-to-date voter.
+    /// True while this leader is no longer a voter of the configuration in force: it only
+    /// finishes replicating and hands leadership to a caught-up voter.
+    pub(super) fn handing_over(&self) -> bool {
+        self.role == Role::Leader && !self.conf.is_voter(self.cfg.id)
+    }
+
+    /// A leader outside the configuration: let everyone learn the commit index, and if a voter
+    /// already holds the whole log, tell it to campaign; otherwise the first voter to catch up
+    /// is told (see `handle_append_response`). Proposals are refused meanwhile.
+    pub(super) fn start_handover(&mut self) {
         self.broadcast_append();
         let last = self.log.last_index();
-        let successor = self
-            .conf
-            .voters
-            .iter()
-            .copied()
-            .find(|id| self.progress.get(id).is_some_and(|p| p.match_index == last));
+        let successor = self.conf.voters.iter().copied().find(|id| {
+            *id != self.cfg.id && self.progress.get(id).is_some_and(|p| p.match_index == last)
+        });
+        self.transferee = successor;
         if let Some(to) = successor {
-            self.send(to, MessageBody::TimeoutNow);
+            self.hand_over_to(to);
         }
-        self.become_follower(self.term, NodeId::NONE);
+    }
+
+    /// Tells `to` to campaign; a leader outside the configuration then steps down at once (the
+    /// voters elect a successor even if the message is lost).
+    pub(super) fn hand_over_to(&mut self, to: NodeId) {
+        self.send(to, MessageBody::TimeoutNow);
+        if self.handing_over() {
+            self.become_follower(self.term, NodeId::NONE);
+        }
     }
 
     /// The Node has applied every entry up to `index` (reported in order; it must not exceed

@@ -90,10 +90,11 @@ impl RaftLog {
         let mut bytes = 0u64;
         let mut n = 0;
         for e in slice {
-            bytes += e.size_bytes();
-            if n > 0 && bytes > max_bytes {
+            // Stop once the budget is used up or would be exceeded (at least one entry).
+            if n > 0 && (bytes >= max_bytes || bytes + e.size_bytes() > max_bytes) {
                 break;
             }
+            bytes += e.size_bytes();
             n += 1;
         }
         slice[..n].to_vec()
@@ -212,7 +213,7 @@ mod tests {
             term: Term(term),
             index: LogIndex(index),
             kind: EntryKind::Normal,
-            data: Vec::new(),
+            data: alloc::vec::Vec::new().into(),
         }
     }
 

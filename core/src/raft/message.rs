@@ -1,7 +1,7 @@
 //! Messages between Raft members. The layer above carries them (the peer codec encodes them with
 //! bincode); Raft only creates and steps them.
 
-use super::types::{write_bytes, Entry, ReadId, SnapshotMeta};
+use super::types::{write_bytes, Entry, Payload, ReadId, SnapshotMeta};
 use crate::ids::{LogIndex, NodeId, Term};
 use alloc::vec::Vec;
 use bincode::{Decode, Encode};
@@ -90,7 +90,7 @@ pub enum MessageBody {
     /// Proposals forwarded by a follower to its leader.
     Propose {
         /// The commands, in order.
-        data: Vec<Vec<u8>>,
+        data: Vec<Payload>,
     },
     /// A linearizable read forwarded by a follower to its leader.
     ReadIndex {

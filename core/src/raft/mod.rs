@@ -51,6 +51,28 @@
 //! and vote are durable, acknowledgements and grants leave only through `then_send`, and
 //! `Apply` hands out only committed entries that are durable locally, each exactly once
 //! (after a restart, from the durable applied index on).
+//!
+//! # Membership
+//! A configuration change takes effect on each member when that member applies it (the Node
+//! calls [`Raft::apply_conf_change`] as it reaches the entry), not when it is appended. The
+//! leader accepts a change only when the previous one is applied and it has committed an entry
+//! of its term. More than one voter changing at once goes through a joint configuration
+//! (`voters_outgoing`); with `auto_leave` the leader proposes leaving it as soon as it has
+//! applied it. Learners are replicated to, never counted and never campaign on their own.
+//! A leader that applies its own removal (or demotion) accepts no more proposals, replicates
+//! until a voter holds its whole log, sends that voter `TimeoutNow` and steps down.
+//!
+//! Because changes take effect on apply, a voter may still need the vote of a member that has
+//! already applied its own removal or demotion — and that member may hold entries the voter
+//! lacks, so it would refuse the vote forever. To avoid that deadlock, a non-voter that refuses a
+//! vote *because its log is ahead* may campaign under its own configuration (never counting
+//! itself); if it wins it only hands its log over as above. Safety is that of any candidate
+//! using an applied configuration.
+//!
+//! # Entries and payloads
+//! [`Entry::data`] is a [`Payload`] (`Arc<[u8]>`): the entry is cloned into appends, persist
+//! requests and `Apply` batches without copying its bytes, so the steady state costs one
+//! allocation per proposed entry.
 
 mod confchange;
 mod config;
@@ -82,8 +104,8 @@ pub use progress::{Progress, ProgressState};
 pub use raw::{Raft, RaftCounters, RaftRecovered};
 pub use replication::SnapshotStatus;
 pub use types::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, ReadId, Role, SingleChange, SnapshotMeta,
-    Transition,
+    ConfChange, ConfState, Entry, EntryKind, HardState, Payload, ReadId, Role, SingleChange,
+    SnapshotMeta, Transition,
 };
 
 #[cfg(doc)]

@@ -191,6 +191,7 @@ impl Raft {
     /// The next effect to carry out, or `None` when drained. Sends and notifications come
     /// first, then the assembled `Persist`, then an `Apply` batch. Any input or command may
     /// make it return `Some` again.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<RaftOutput> {
         if let Some(o) = self.out.queue.pop_front() {
             return Some(o);

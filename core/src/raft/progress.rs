@@ -45,6 +45,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// Highest read round this member acknowledged.
     pub read_round: u64,
+    /// Highest commit index sent to it (in appends and heartbeats).
+    pub sent_commit: LogIndex,
     /// Last indexes of the appends in flight (replicate state), oldest first.
     inflight: VecDeque<LogIndex>,
 }
@@ -58,6 +60,7 @@ impl Progress {
             probe_sent: false,
             recent_active: false,
             read_round: 0,
+            sent_commit: LogIndex::ZERO,
             inflight: VecDeque::new(),
         }
     }
@@ -98,6 +101,14 @@ impl Progress {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflight.len() >= max_inflight,
             ProgressState::Snapshot { .. } => true,
+        }
+    }
+
+    /// Forgets the oldest append in flight when the window is full: called on a heartbeat answer,
+    /// so a lost append cannot stall the pipeline (the next append then exposes the gap).
+    pub(crate) fn free_first_if_full(&mut self, max_inflight: usize) {
+        if self.state == ProgressState::Replicate && self.inflight.len() >= max_inflight {
+            self.inflight.pop_front();
         }
     }
 

@@ -82,6 +82,9 @@ pub struct Raft {
     pub(super) counters: RaftCounters,
     /// Set by the snapshot handler for `handle_snapshot`'s answer.
     pub(super) snapshot_installed: bool,
+    /// A removed member asked to lead so the remaining voters can get its log (see
+    /// `may_campaign`).
+    pub(super) caretaker: bool,
     pub(super) scratch: Vec<u64>,
 }
 
@@ -144,7 +147,7 @@ impl Raft {
                 term: Term(1),
                 index: LogIndex(i as u64 + 1),
                 kind: EntryKind::ConfChange,
-                data: cc.encode(),
+                data: cc.encode().into(),
             });
         }
         log.committed = log.last_index();
@@ -176,6 +179,7 @@ impl Raft {
             out: OutputQueue::new(),
             counters: RaftCounters::default(),
             snapshot_installed: false,
+            caretaker: false,
             scratch: Vec::new(),
             cfg,
         };
@@ -378,6 +382,9 @@ impl Raft {
         if m.term == Term::ZERO {
             return Err(StepError::Malformed("term zero"));
         }
+        if !within_bounds(&m) {
+            return Err(StepError::Malformed("term or index out of range"));
+        }
         if m.term > self.term {
             if let MessageBody::PreVote { .. } | MessageBody::Vote { transfer: false, .. } = m.body
             {
@@ -454,6 +461,7 @@ impl Raft {
             }
             MessageBody::TimeoutNow => {
                 if self.is_promotable() {
+                    self.caretaker = false;
                     self.campaign_now(true);
                     Ok(())
                 } else {
@@ -494,5 +502,44 @@ impl Raft {
     pub(super) fn reset_election_timeout(&mut self) {
         let min = u64::from(self.cfg.election_ticks);
         self.randomized_timeout = self.rng.range_u64(min, 2 * min) as u32;
+    }
+}
+
+/// Terms and indexes this far from zero cannot come from a correct member (2^62 entries or
+/// elections); refusing them keeps every `+ 1` on them from overflowing.
+pub(super) const MAX_SANE: u64 = 1 << 62;
+
+fn within_bounds(m: &Message) -> bool {
+    let ok_index = |i: LogIndex| i.0 < MAX_SANE;
+    let ok_term = |t: Term| t.0 < MAX_SANE;
+    if !ok_term(m.term) {
+        return false;
+    }
+    // Nothing a member holds can come from a later term than the one it speaks in.
+    let not_later = |t: Term| t <= m.term;
+    match &m.body {
+        MessageBody::PreVote { last_index, last_term }
+        | MessageBody::Vote { last_index, last_term, .. } => {
+            ok_index(*last_index) && not_later(*last_term)
+        }
+        MessageBody::Append { prev_index, prev_term, entries, commit } => {
+            ok_index(*prev_index)
+                && not_later(*prev_term)
+                && ok_index(*commit)
+                && (entries.len() as u64) < MAX_SANE - prev_index.0
+                && entries.iter().all(|e| ok_index(e.index) && ok_term(e.term))
+        }
+        MessageBody::AppendResponse { index, hint_index, hint_term, .. } => {
+            ok_index(*index) && ok_index(*hint_index) && not_later(*hint_term)
+        }
+        MessageBody::Heartbeat { commit, .. } => ok_index(*commit),
+        MessageBody::ReadIndexResponse { index, .. } => index.is_none_or(ok_index),
+        MessageBody::Snapshot { meta } => ok_index(meta.index) && not_later(meta.term),
+        MessageBody::PreVoteResponse { .. }
+        | MessageBody::VoteResponse { .. }
+        | MessageBody::HeartbeatResponse { .. }
+        | MessageBody::Propose { .. }
+        | MessageBody::ReadIndex { .. }
+        | MessageBody::TimeoutNow => true,
     }
 }

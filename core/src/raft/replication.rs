@@ -92,9 +92,8 @@ impl Raft {
             return Err(StepError::Ignored);
         }
         if !meta.conf_state.contains(self.cfg.id) {
-            return Err(StepError::Malformed(
-                "snapshot configuration does not contain the recipient",
-            ));
+            // Removed meanwhile (or not added yet): nothing to install here.
+            return Err(StepError::Ignored);
         }
         if self.log.matches(meta.index, meta.term) {
             // Our log already holds the snapshot's last entry: just learn it is committed.
@@ -209,11 +208,25 @@ impl Raft {
             }
             if self.maybe_commit() {
                 self.broadcast_append();
+            } else {
+                let pr = &self.progress[&from];
+                if pr.sent_commit < self.log.committed.min(pr.match_index) {
+                    // It holds entries it does not know are committed: tell it.
+                    self.maybe_send_append(from, true);
+                }
             }
-            if self.transferee == Some(from)
-                && self.progress[&from].match_index == self.log.last_index()
+            let caught_up = self.progress[&from].match_index == self.log.last_index();
+            if caught_up
+                && self.transferee.is_none()
+                && self.handing_over()
+                && self.conf.is_voter(from)
             {
-                self.send(from, MessageBody::TimeoutNow);
+                // A removed leader hands over to the first voter that has its whole log.
+                self.transferee = Some(from);
+            }
+            if self.transferee == Some(from) && caught_up {
+                self.hand_over_to(from);
+                return Ok(());
             }
         } else if pr.state == ProgressState::Probe {
             // A duplicate answer: the probe in flight is answered anyway.
@@ -235,6 +248,7 @@ impl Raft {
             pr.probe_sent = false;
         }
         pr.read_round = pr.read_round.max(read_round);
+        pr.free_first_if_full(self.cfg.max_inflight_appends);
         let behind = pr.match_index < last || pr.state == ProgressState::Probe;
         if behind {
             self.maybe_send_append(from, true);
@@ -255,6 +269,10 @@ impl Raft {
         if to == self.cfg.id || pr.is_paused(max_inflight) {
             return false;
         }
+        if pr.next_index > last.next() {
+            // Never ahead of our own log (a snapshot report can claim more than we have).
+            pr.next_index = last.next();
+        }
         let prev_index = pr.next_index.prev();
         if prev_index < offset {
             // The entries it needs are gone: the Node streams a snapshot instead.
@@ -274,6 +292,7 @@ impl Raft {
         let end = entries.last().map_or(prev_index, |e| e.index);
         pr.sent_append(end, !entries.is_empty());
         let commit = self.log.committed;
+        pr.sent_commit = pr.sent_commit.max(commit);
         self.send(to, MessageBody::Append { prev_index, prev_term, entries, commit });
         true
     }
@@ -298,11 +317,16 @@ impl Raft {
 
     pub(super) fn broadcast_heartbeat(&mut self, read_round: u64) {
         let committed = self.log.committed;
+        let me = self.cfg.id;
         let targets: Vec<(NodeId, LogIndex)> = self
             .progress
-            .iter()
-            .filter(|(id, _)| **id != self.cfg.id)
-            .map(|(id, pr)| (*id, pr.match_index.min(committed)))
+            .iter_mut()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, pr)| {
+                let commit = pr.match_index.min(committed);
+                pr.sent_commit = pr.sent_commit.max(commit);
+                (*id, commit)
+            })
             .collect();
         for (id, commit) in targets {
             self.send(id, MessageBody::Heartbeat { commit, read_round });
@@ -351,6 +375,8 @@ impl Raft {
         let ProgressState::Snapshot { pending } = pr.state else { return };
         match status {
             SnapshotStatus::Delivered { index } => {
+                // Never beyond our own log (the report comes from the layer above).
+                let index = index.min(self.log.last_index());
                 pr.state = ProgressState::Snapshot { pending: pending.max(index) };
                 pr.become_probe();
             }

@@ -104,7 +104,7 @@ pub enum RecoverError {
     Corrupt {
         /// The table.
         table: Table,
-        /// What the record is (a state key, or "entry <index>").
+        /// What the record is (a state key, or `entry` with the index).
         record: &'static str,
         /// The index, for log records.
         index: Option<u64>,
@@ -211,7 +211,7 @@ mod tests {
             term: Term(term),
             index: LogIndex(index),
             kind: EntryKind::Normal,
-            data: data.to_vec(),
+            data: data.into(),
         }
     }
 

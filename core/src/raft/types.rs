@@ -26,9 +26,14 @@ pub struct Entry {
     pub index: LogIndex,
     /// How to read `data`.
     pub kind: EntryKind,
-    /// The payload.
-    pub data: Vec<u8>,
+    /// The payload, shared: cloning an entry (into messages, persist requests and `Apply`
+    /// batches) does not copy it.
+    pub data: Payload,
 }
+
+/// An entry's immutable, shared payload (encoded like a `Vec<u8>`). Build one from a
+/// `Vec<u8>` or a byte slice with `.into()`.
+pub type Payload = alloc::sync::Arc<[u8]>;
 
 impl Entry {
     /// Bytes this entry counts for against size limits (its payload).
@@ -391,7 +396,7 @@ mod tests {
             term: Term(2),
             index: LogIndex(5),
             kind: EntryKind::Normal,
-            data: b"x".to_vec(),
+            data: b"x"[..].into(),
         };
         assert_eq!(e.to_string(), "2/5 x");
         let cs = ConfState {

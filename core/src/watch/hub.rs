@@ -504,26 +504,33 @@ impl WatchHub {
         if self.synced_keys.is_empty() && self.synced_ranges.is_empty() {
             return;
         }
-        let mut matched: BTreeMap<WatcherKey, Vec<usize>> = BTreeMap::new();
+        // (watcher, change index) pairs, grouped by watcher with changes in order.
+        let mut matched: Vec<(WatcherKey, usize)> = Vec::new();
         for (i, change) in changes.iter().enumerate() {
             if let Some(set) = self.synced_keys.get(change.kv.key.as_slice()) {
-                for wk in set {
-                    matched.entry(*wk).or_default().push(i);
-                }
+                matched.extend(set.iter().map(|wk| (*wk, i)));
             }
             for wk in &self.synced_ranges {
                 if self.watchers.get(wk).is_some_and(|w| w.span().contains(&change.kv.key)) {
-                    matched.entry(*wk).or_default().push(i);
+                    matched.push((*wk, i));
                 }
             }
         }
+        if changes.len() > 1 || !self.synced_ranges.is_empty() {
+            matched.sort_by_key(|(wk, _)| *wk);
+        }
         let mut prev_cache: Vec<Option<Option<KeyValue>>> = Vec::new();
-        for (wk, idxs) in matched {
+        let mut at = 0;
+        while at < matched.len() {
+            let wk = matched[at].0;
+            let group_end = at + matched[at..].iter().take_while(|(k, _)| *k == wk).count();
+            let idxs = matched[at..group_end].iter().map(|(_, i)| *i);
+            at = group_end;
             let Some(w) = self.watchers.get(&wk) else { continue };
             if w.next_rev > rev {
                 continue;
             }
-            let mut events = Vec::with_capacity(idxs.len());
+            let mut events = Vec::new();
             for i in idxs {
                 let change = &changes[i];
                 if !w.wants(change.kind) {
