@@ -388,7 +388,7 @@ pub fn stranger(g: &mut Gen, receiver: NodeId) -> NodeId {
     }
 }
 
-fn term_near(g: &mut Gen, current: Term, may_exceed: bool, known: bool) -> Term {
+fn term_near(g: &mut Gen, current: Term, may_exceed: bool) -> Term {
     let t = current.0;
     match g.below(if may_exceed { 6 } else { 3 }) {
         0 => Term(0),
@@ -396,10 +396,7 @@ fn term_near(g: &mut Gen, current: Term, may_exceed: bool, known: bool) -> Term 
         2 => Term(t.saturating_sub(g.next_u64() % t.saturating_add(1))),
         3 => Term(t),
         4 => Term(t.saturating_add(1 + g.next_u64() % 3)),
-        // Unless `known`, forged terms stay below 2^63: a term near u64::MAX overflows Raft's
-        // `term + 1` (a known finding with its own ignored test).
-        _ if known => Term(g.interesting_u64()),
-        _ => Term(g.interesting_u64() >> 1),
+        _ => Term(g.interesting_u64()),
     }
 }
 
@@ -418,12 +415,12 @@ fn entries(g: &mut Gen, prev: LogIndex) -> Vec<Entry> {
             index: if g.chance(9, 10) { LogIndex(prev.0.wrapping_add(1 + i)) } else { index(g) },
             kind: if g.chance(1, 5) { EntryKind::ConfChange } else { EntryKind::Normal },
             data: match g.below(3) {
-                0 => Vec::new(),
-                1 => g.bytes(64),
+                0 => Vec::new().into(),
+                1 => g.bytes(64).into(),
                 _ => {
                     let req =
                         pb::InternalRaftRequest { put: Some(put_request(g)), ..Default::default() };
-                    req.encode_to_vec()
+                    req.encode_to_vec().into()
                 }
             },
         })
@@ -450,8 +447,8 @@ fn snapshot_meta(g: &mut Gen) -> SnapshotMeta {
 /// A well-formed peer message from `from` to `to` with adversarial contents. Terms stay at or
 /// below `current` unless `may_exceed` (a forged message from a real member). Unless `known`,
 /// shapes that trigger known findings are left out (see the ignored tests in
-/// `random_input_node.rs`): bare Raft `Snapshot` messages, snapshot transfers that complete
-/// (a single last chunk), and terms near `u64::MAX`.
+/// `random_input_node.rs`): bare Raft `Snapshot` messages and snapshot transfers that
+/// complete (a single last chunk).
 pub fn peer_message(
     g: &mut Gen,
     from: NodeId,
@@ -475,9 +472,7 @@ pub fn peer_message(
                 },
                 3 => MessageBody::VoteResponse { reject: g.bool() },
                 4 => {
-                    // Unless `known`, below 2^63: an append right after u64::MAX overflows
-                    // Raft's `index + 1` (a known finding with its own ignored test).
-                    let prev_index = if known { index(g) } else { LogIndex(index(g).0 >> 1) };
+                    let prev_index = index(g);
                     MessageBody::Append {
                         prev_index,
                         prev_term: Term(g.interesting_u64()),
@@ -493,7 +488,9 @@ pub fn peer_message(
                 },
                 6 => MessageBody::Heartbeat { commit: index(g), read_round: g.interesting_u64() },
                 7 => MessageBody::HeartbeatResponse { read_round: g.interesting_u64() },
-                8 => MessageBody::Propose { data: (0..g.below(3)).map(|_| g.bytes(32)).collect() },
+                8 => MessageBody::Propose {
+                    data: (0..g.below(3)).map(|_| g.bytes(32).into()).collect(),
+                },
                 9 => MessageBody::ReadIndex { ctx: ReadId(g.interesting_u64()) },
                 10 => MessageBody::ReadIndexResponse {
                     ctx: ReadId(g.interesting_u64()),
@@ -503,12 +500,7 @@ pub fn peer_message(
                 _ => MessageBody::Snapshot { meta: snapshot_meta(g) },
             };
             let to = if g.chance(1, 10) { node_id(g) } else { to };
-            PeerMessage::Raft(Message {
-                from,
-                to,
-                term: term_near(g, current, may_exceed, known),
-                body,
-            })
+            PeerMessage::Raft(Message { from, to, term: term_near(g, current, may_exceed), body })
         }
         6 | 7 => {
             let records = (0..g.below(6))
@@ -520,7 +512,7 @@ pub fn peer_message(
                 .collect();
             PeerMessage::SnapshotChunk(SnapshotChunk {
                 transfer: g.interesting_u64(),
-                term: term_near(g, current, may_exceed, known),
+                term: term_near(g, current, may_exceed),
                 meta: snapshot_meta(g),
                 seq: if g.bool() { g.below(3) as u32 } else { g.next_u64() as u32 },
                 records,
