@@ -173,7 +173,7 @@ impl Overlay {
         // Every write was taken in some batch or is still untaken (`None`): one pass over the
         // pending writes drops the confirmed ones, in key order, without copying keys.
         for writes in &mut self.pending {
-            writes.retain(|_, p| !p.taken_in.is_some_and(|s| s <= seq));
+            writes.retain(|_, p| p.taken_in.is_none_or(|s| s > seq));
         }
     }
 

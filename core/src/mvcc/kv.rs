@@ -224,6 +224,30 @@ impl KvStore {
         resp
     }
 
+    /// [`KvStore::apply_put`] of a request the caller gives away: a plain put (no `prev_kv`,
+    /// no `ignore_*`) moves its key and value into the stored pair instead of copying them.
+    ///
+    /// # Errors
+    /// As [`KvStore::apply_put`].
+    pub fn apply_put_owned(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        req: PutRequest,
+    ) -> Result<PutResponse, ApiError> {
+        if req.ignore_value || req.ignore_lease || req.prev_kv {
+            return self.apply_put(storage, &req);
+        }
+        check_put_request(&req)?;
+        if req.lease != 0 && !self.lessor.exists(LeaseId(req.lease)) {
+            return Err(ApiError::LeaseNotFound);
+        }
+        let mut writer = self.store.write(storage);
+        let rev = writer.put_owned(req.key, req.value, req.lease);
+        let (new_rev, changes) = writer.finish();
+        self.after_write(new_rev, &changes, storage.as_ref());
+        Ok(PutResponse { header: header(rev), prev_kv: None })
+    }
+
     /// Applies a delete-range.
     ///
     /// # Errors

@@ -342,16 +342,14 @@ impl Writer<'_, '_> {
 
     /// Puts `key` = `value` with `lease`; returns the new revision.
     pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64 {
+        self.put_owned(key.to_vec(), value, lease)
+    }
+
+    /// [`Writer::put`] of a key the caller gives away (it becomes the change's key: no copy).
+    pub fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>, lease: i64) -> i64 {
         let rev = self.next_rev();
-        let (create_revision, version, prev) = self.store.index.put(key, rev);
-        let kv = KeyValue {
-            key: key.to_vec(),
-            create_revision,
-            mod_revision: rev.main,
-            version,
-            value,
-            lease,
-        };
+        let (create_revision, version, prev) = self.store.index.put(&key, rev);
+        let kv = KeyValue { key, create_revision, mod_revision: rev.main, version, value, lease };
         let bucket = BucketKey { rev, tombstone: false };
         self.storage.put(Table::Kv, bucket.to_vec(), kv.encode_to_vec());
         self.changes.push(Change { kind: EventType::Put, kv, prev });
