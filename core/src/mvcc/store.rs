@@ -67,7 +67,12 @@ pub struct Store {
     compact_rev: i64,
     finished_compact_rev: i64,
     job: Option<CompactionJob>,
+    /// The change list of the last write, emptied, for the next one (saves an allocation).
+    spare_changes: Vec<Change>,
 }
+
+/// Change lists up to this capacity are kept for reuse; larger ones are freed.
+const SPARE_CHANGES_MAX: usize = 64;
 
 impl Default for Store {
     fn default() -> Self {
@@ -107,6 +112,7 @@ impl Store {
             compact_rev: -1,
             finished_compact_rev: -1,
             job: None,
+            spare_changes: Vec::new(),
         }
     }
 
@@ -232,7 +238,16 @@ impl Store {
     /// Starts a write: the request's changes get revision `current + 1`.
     pub fn write<'s, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b> {
         let begin_rev = self.current_rev;
-        Writer { store: self, storage, begin_rev, changes: Vec::new() }
+        let changes = core::mem::take(&mut self.spare_changes);
+        Writer { store: self, storage, begin_rev, changes }
+    }
+
+    /// Gives back the change list a [`Writer::finish`] returned, once read, for reuse.
+    pub fn recycle(&mut self, mut changes: Vec<Change>) {
+        if changes.capacity() <= SPARE_CHANGES_MAX {
+            changes.clear();
+            self.spare_changes = changes;
+        }
     }
 
     /// Accepts a compaction to `rev`: reads below it fail from now on, and the physical
