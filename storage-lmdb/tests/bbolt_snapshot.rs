@@ -10,8 +10,8 @@ use oxcd_core::lease::LeaseRecord;
 use oxcd_core::mvcc::revision::{BucketKey, KvRevision};
 use oxcd_proto::etcdserverpb::AlarmMember;
 use oxcd_storage_lmdb::bbolt::{
-    bbolt_status, read_bbolt, restore_from_etcd_snapshot, write_bbolt_snapshot, BboltError,
-    EtcdRestoreOptions,
+    bbolt_status, is_bbolt_file, plan_bbolt_snapshot, read_bbolt, restore_from_etcd_snapshot,
+    write_bbolt_snapshot, write_planned_bbolt_snapshot, BboltError, EtcdRestoreOptions,
 };
 use oxcd_storage_lmdb::{OpenOptions, SnapshotError};
 use prost::Message;
@@ -85,6 +85,13 @@ fn the_writer_produces_etcds_buckets_and_status() {
     assert_eq!(reader.info().sha256_trailer, Some(digest));
     assert_eq!(reader.info().hwm * 4096, info.db_bytes);
     assert_eq!(reader.info().free_pages, 0);
+
+    assert!(is_bbolt_file(&path).unwrap());
+    let other = dir.path().join("other");
+    for bytes in [&b""[..], b"OXCDSNAP\0\0\0\x01", &[0; 4096]] {
+        std::fs::write(&other, bytes).unwrap();
+        assert!(!is_bbolt_file(&other).unwrap());
+    }
 }
 
 #[test]
@@ -239,5 +246,51 @@ fn trees_of_every_shape_read_back_and_restore() {
         assert_eq!(records(&storage, Table::Kv), records(&backend, Table::Kv), "seed {seed}");
         assert_eq!(records(&storage, Table::Lease), records(&backend, Table::Lease));
         assert_eq!(restored.revision, info.status.revision);
+    }
+}
+
+#[test]
+fn a_plan_gives_the_size_first_and_catches_a_changed_view() {
+    let f = fixture();
+    let plan = plan_bbolt_snapshot(&f.backend).unwrap();
+    let mut bytes = Vec::new();
+    let info = write_planned_bbolt_snapshot(&f.backend, &plan, &mut bytes).unwrap();
+    assert_eq!(plan.total_bytes(), bytes.len() as u64);
+    assert_eq!((plan.db_bytes(), plan.status()), (info.db_bytes, info.status));
+
+    let mut batch = WriteBatch::default();
+    batch.put(
+        Table::Kv,
+        BucketKey { rev: KvRevision::new(10_000, 0), tombstone: false }.to_vec(),
+        b"x".to_vec(),
+    );
+    f.backend.apply(&batch);
+    let changed = write_planned_bbolt_snapshot(&f.backend, &plan, &mut Vec::new());
+    assert!(matches!(changed, Err(BboltError::ViewChanged)), "{changed:?}");
+}
+
+#[test]
+fn records_etcd_cannot_hold_are_refused() {
+    for (table, key, value, what) in [
+        (Table::Kv, b"not-a-revision".to_vec(), b"v".to_vec(), "revision"),
+        (Table::Members, b"m\0\0\0\0\0\0\0\x01".to_vec(), vec![0xff; 3], "members"),
+        (Table::Members, b"r\x01".to_vec(), Vec::new(), "removed"),
+        (Table::Auth, b"role/".to_vec(), b"".to_vec(), "empty name"),
+        (Table::Auth, b"enabled".to_vec(), vec![2], "enabled"),
+        (Table::Meta, b"alarm/x".to_vec(), vec![0xff], "alarm"),
+        (Table::Meta, b"node.applied".to_vec(), vec![0xff], "applied"),
+    ] {
+        let backend = MemBackend::new();
+        let mut batch = WriteBatch::default();
+        batch.put(table, key.clone(), value);
+        backend.apply(&batch);
+        let mut out = Vec::new();
+        match write_bbolt_snapshot(&backend, &mut out) {
+            Err(BboltError::Record { table: t, key: k, .. }) => {
+                assert_eq!((t, k), (table, key), "{what}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        assert!(out.is_empty(), "{what}: nothing is written for a store that cannot be");
     }
 }

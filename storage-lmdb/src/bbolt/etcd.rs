@@ -478,6 +478,22 @@ mod tests {
     }
 
     #[test]
+    fn etcd_3_5_meta_records_are_reported_or_skipped() {
+        let seven = 7u64.to_be_bytes();
+        assert_eq!(import_record(b"meta", b"term", &seven).unwrap(), Imported::Term(7));
+        assert_eq!(
+            import_record(b"meta", b"consistent_index", &seven).unwrap(),
+            Imported::ConsistentIndex(7)
+        );
+        let conf = br#"{"voters":[1],"auto_leave":false}"#;
+        assert_eq!(import_record(b"meta", b"confState", conf).unwrap(), Imported::Skipped);
+        assert_eq!(
+            import_record(b"cluster", b"clusterVersion", b"3.5.0").unwrap(),
+            Imported::ClusterVersion("3.5.0".into())
+        );
+    }
+
+    #[test]
     fn malformed_etcd_records_are_refused() {
         assert!(parse_member(b"0a", br#"{"id":10}"#).is_err(), "leading zero");
         assert!(parse_member(b"a", br#"{"id":11}"#).is_err(), "id differs");

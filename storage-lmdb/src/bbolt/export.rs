@@ -45,7 +45,7 @@ pub struct BboltInfo {
 }
 
 /// Where the data pages ended up.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Layout {
     root: u64,
     hwm: u64,
@@ -126,32 +126,81 @@ fn write_data_pages(
     Ok(Layout { root, hwm: sink.next_id() })
 }
 
+/// Where a snapshot's pages will go and what it will hold: the first of the writer's two walks
+/// over a view, done on its own so that a server knows the stream's size before sending it
+/// (etcd's `SnapshotResponse.remaining_bytes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BboltPlan {
+    layout: Layout,
+    status: BboltStatus,
+    keys: BTreeMap<&'static str, u64>,
+}
+
+impl BboltPlan {
+    /// Bytes of the bbolt database.
+    #[must_use]
+    pub fn db_bytes(&self) -> u64 {
+        self.layout.hwm * PAGE_SIZE as u64
+    }
+
+    /// Bytes of the whole stream: the database and the 32-byte trailer.
+    #[must_use]
+    pub fn total_bytes(&self) -> u64 {
+        self.db_bytes() + 32
+    }
+
+    /// What `etcdctl snapshot status` will print for the file.
+    #[must_use]
+    pub fn status(&self) -> BboltStatus {
+        self.status
+    }
+}
+
+/// Walks `view` once and places its pages without writing anything; pass the result with the
+/// same view to [`write_planned_bbolt_snapshot`].
+///
+/// # Errors
+/// [`BboltError::Record`] for a record of oxcd's tables that etcd's layout cannot hold.
+pub fn plan_bbolt_snapshot(view: &dyn Backend) -> Result<BboltPlan, BboltError> {
+    let mut hasher = StatusHasher::default();
+    let mut keys = BTreeMap::new();
+    let mut sink = PageSink::new(None, FIRST_DATA_ID);
+    let layout = write_data_pages(view, &mut sink, &mut hasher, &mut keys)?;
+    let status = hasher.finish(layout.hwm * PAGE_SIZE as u64);
+    Ok(BboltPlan { layout, status, keys })
+}
+
 /// Writes the state-machine tables of `view` to `out` as etcd's snapshot stream: a bbolt
 /// database in etcd 3.4's bucket layout (see `docs/snapshots.md`), then the 32-byte SHA-256 of
 /// the database, which `etcdctl snapshot restore` verifies. `etcdctl snapshot status` and
 /// `restore` accept the result.
 ///
-/// `view` must be frozen ([`Backend::view`]): it is walked twice, first to place the pages,
-/// then to write them. Memory stays at a few pages per bucket level plus the member and alarm
-/// lists; pages are written as they fill.
+/// `view` must be frozen ([`Backend::view`]): it is walked twice, first to place the pages
+/// ([`plan_bbolt_snapshot`]), then to write them. Memory stays at a few pages per tree level
+/// plus the member and alarm lists; pages are written as they fill.
 ///
 /// # Errors
 /// [`BboltError::Io`] when `out` fails (the stream is then incomplete); [`BboltError::Record`]
-/// for a record of oxcd's tables that etcd's layout cannot hold (nothing sensible can be
-/// written); [`BboltError::ViewChanged`] when the two walks differ.
+/// for a record of oxcd's tables that etcd's layout cannot hold (nothing is written then);
+/// [`BboltError::ViewChanged`] when the two walks differ.
 pub fn write_bbolt_snapshot(
     view: &dyn Backend,
     out: &mut dyn Write,
 ) -> Result<BboltInfo, BboltError> {
-    let mut plan_hasher = StatusHasher::default();
-    let mut keys = BTreeMap::new();
-    let plan = write_data_pages(
-        view,
-        &mut PageSink::new(None, FIRST_DATA_ID),
-        &mut plan_hasher,
-        &mut keys,
-    )?;
+    let plan = plan_bbolt_snapshot(view)?;
+    write_planned_bbolt_snapshot(view, &plan, out)
+}
 
+/// The second half of [`write_bbolt_snapshot`]: writes the stream `plan` describes.
+///
+/// # Errors
+/// As [`write_bbolt_snapshot`]; [`BboltError::ViewChanged`] when `view` is not the view (or
+/// an equal one) that `plan` was made from.
+pub fn write_planned_bbolt_snapshot(
+    view: &dyn Backend,
+    plan: &BboltPlan,
+    out: &mut dyn Write,
+) -> Result<BboltInfo, BboltError> {
     let mut stream = BufWriter::with_capacity(
         256 << 10,
         HashWriter { inner: out, hasher: Sha256::new(), bytes: 0 },
@@ -159,9 +208,9 @@ pub fn write_bbolt_snapshot(
     let meta = Meta {
         page_size: PAGE_SIZE as u32,
         flags: 0,
-        root: BucketHeader { root: plan.root, sequence: 0 },
+        root: BucketHeader { root: plan.layout.root, sequence: 0 },
         freelist: FREELIST_ID,
-        hwm: plan.hwm,
+        hwm: plan.layout.hwm,
         txid: TXID,
     };
     stream.write_all(&meta_page(0, &meta)).map_err(stream_err)?;
@@ -176,9 +225,9 @@ pub fn write_bbolt_snapshot(
         let mut sink = PageSink::new(Some(&mut stream), FIRST_DATA_ID);
         write_data_pages(view, &mut sink, &mut hasher, &mut BTreeMap::new())?
     };
-    let db_bytes = plan.hwm * PAGE_SIZE as u64;
+    let db_bytes = plan.db_bytes();
     let status = hasher.finish(db_bytes);
-    if written != plan || status != plan_hasher.finish(db_bytes) {
+    if written != plan.layout || status != plan.status {
         return Err(BboltError::ViewChanged);
     }
     let hashed = stream.into_inner().map_err(|e| stream_err(e.into_error()))?;
@@ -186,5 +235,5 @@ pub fn write_bbolt_snapshot(
     let sha256: [u8; 32] = hashed.hasher.finalize().into();
     hashed.inner.write_all(&sha256).map_err(stream_err)?;
     hashed.inner.flush().map_err(stream_err)?;
-    Ok(BboltInfo { status, db_bytes, total_bytes: db_bytes + 32, sha256, keys })
+    Ok(BboltInfo { status, db_bytes, total_bytes: db_bytes + 32, sha256, keys: plan.keys.clone() })
 }

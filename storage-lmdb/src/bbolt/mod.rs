@@ -22,8 +22,10 @@ mod status;
 mod writer;
 
 pub use etcd::{BUCKETS, CLUSTER_VERSION};
-pub use export::{write_bbolt_snapshot, BboltInfo};
-pub use reader::{read_bbolt, BboltEntry, BboltFileInfo, BboltReader};
+pub use export::{
+    plan_bbolt_snapshot, write_bbolt_snapshot, write_planned_bbolt_snapshot, BboltInfo, BboltPlan,
+};
+pub use reader::{is_bbolt_file, read_bbolt, BboltEntry, BboltFileInfo, BboltReader};
 pub use restore::{restore_from_etcd_snapshot, EtcdRestoreInfo, EtcdRestoreOptions};
 pub use status::{bbolt_status, BboltStatus};
 

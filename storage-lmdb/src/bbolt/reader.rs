@@ -10,7 +10,7 @@
 use super::format::{
     BranchElement, BucketHeader, LeafElement, Meta, MetaError, PageHeader, BRANCH_PAGE,
     BUCKET_HEADER_BYTES, BUCKET_LEAF, ELEMENT_BYTES, FREELIST_COUNT_IN_DATA, FREELIST_PAGE,
-    LEAF_PAGE, META_PAGE, NO_FREELIST, PAGE_HEADER_BYTES, PAGE_SIZE,
+    LEAF_PAGE, MAGIC, META_PAGE, NO_FREELIST, PAGE_HEADER_BYTES, PAGE_SIZE, VERSION,
 };
 use super::BboltError;
 use sha2::{Digest, Sha256};
@@ -336,6 +336,24 @@ fn sha256_prefix(file: &File, path: &Path, len: u64) -> Result<[u8; 32], BboltEr
         return Err(corrupt("the file shrank while it was read"));
     }
     Ok(hasher.finalize().into())
+}
+
+/// True when the file at `path` starts with a bbolt meta page (its magic and version; nothing
+/// else is checked): how a restore tells etcd's snapshots from oxcd's own `OXCDSNAP` files.
+///
+/// # Errors
+/// [`BboltError::Io`] when the file cannot be opened or read.
+pub fn is_bbolt_file(path: &Path) -> Result<bool, BboltError> {
+    let io_err = |source| BboltError::Io { path: path.to_owned(), source };
+    let mut head = [0; PAGE_HEADER_BYTES + 8];
+    let mut file = File::open(path).map_err(io_err)?;
+    match file.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(io_err(e)),
+    }
+    let word = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
+    Ok(word(PAGE_HEADER_BYTES) == MAGIC && word(PAGE_HEADER_BYTES + 4) == VERSION)
 }
 
 /// Opens the bbolt file at `path` (a snapshot with etcd's SHA-256 trailer, or a plain db file)
