@@ -349,3 +349,18 @@ fn an_etcd_snapshot_restores_into_oxcd_tables() {
     let (from_db, _) = restore_from_etcd_snapshot(&db, &db_dir, options, skip).unwrap();
     assert_eq!(table(&from_db, Table::Kv), etcd_keys);
 }
+
+#[test]
+fn etcdctl_accepts_a_root_bucket_of_several_pages() {
+    let backend = bbolt_fixture::crowded();
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("crowded.db");
+    write_bbolt_snapshot(&backend, &mut std::fs::File::create(&snap).unwrap()).unwrap();
+    let ours = bbolt_status(&snap).unwrap();
+    let status =
+        json(&ok(etcdctl(&["snapshot", "status", snap.to_str().unwrap(), "-w", "json"], None)));
+    assert_eq!(status["hash"].as_u64(), Some(u64::from(ours.hash)));
+    assert_eq!(status["totalKey"].as_u64(), Some(ours.total_keys));
+    assert_eq!(status["totalSize"].as_u64(), Some(ours.total_size));
+    assert_eq!(status["revision"].as_i64(), Some(5));
+}

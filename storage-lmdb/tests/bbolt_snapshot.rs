@@ -294,3 +294,26 @@ fn records_etcd_cannot_hold_are_refused() {
         assert!(out.is_empty(), "{what}: nothing is written for a store that cannot be");
     }
 }
+
+#[test]
+fn a_root_bucket_of_several_pages_reads_back() {
+    let backend = bbolt_fixture::crowded();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crowded.db");
+    let info = write_file(&backend, &path);
+    // Metas, freelist, the root bucket's leaves and its branch: every bucket is inline.
+    let pages = info.db_bytes / 4096;
+    assert!((6..=8).contains(&pages), "{pages} pages");
+    let read = read_all(&path).unwrap();
+    assert_eq!(read.len(), 10);
+    assert_eq!(read["key"].len(), 4);
+    assert_eq!(read["members"].len(), 5);
+    let data_dir = dir.path().join("data");
+    let (storage, _) =
+        restore_from_etcd_snapshot(&path, &data_dir, options(), EtcdRestoreOptions::default())
+            .unwrap();
+    for table in [Table::Kv, Table::Lease, Table::Auth, Table::Members] {
+        assert_eq!(records(&storage, table), records(&backend, table), "table {table}");
+    }
+    assert_eq!(records(&storage, Table::Meta).len(), 9, "the alarms");
+}

@@ -326,14 +326,19 @@ fn choose_meta(file: &File) -> Result<Meta, BboltError> {
     }
 }
 
-/// Hashes the first `len` bytes of `file`.
+/// Hashes the first `len` bytes of `file` (positioned reads: the file's cursor is not used).
 fn sha256_prefix(file: &File, path: &Path, len: u64) -> Result<[u8; 32], BboltError> {
-    let io_err = |source| BboltError::Io { path: path.to_owned(), source };
-    let mut reader = io::BufReader::with_capacity(1 << 20, file.take(len));
     let mut hasher = Sha256::new();
-    let copied = io::copy(&mut reader, &mut hasher).map_err(io_err)?;
-    if copied != len {
-        return Err(corrupt("the file shrank while it was read"));
+    let mut buf = vec![0; 1 << 20];
+    let mut at = 0;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        file.read_exact_at(&mut buf[..n], at).map_err(|source| match source.kind() {
+            io::ErrorKind::UnexpectedEof => corrupt("the file shrank while it was read"),
+            _ => BboltError::Io { path: path.to_owned(), source },
+        })?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
     }
     Ok(hasher.finalize().into())
 }

@@ -208,3 +208,65 @@ pub fn fixture() -> Fixture {
     f.backend.apply(&b);
     f
 }
+
+/// Every bucket inline and close to the 1 KiB inline limit, so that the root bucket's leaf
+/// spans several pages (a root branch) and each bucket stays inline.
+pub fn crowded() -> MemBackend {
+    let backend = MemBackend::new();
+    let mut b = WriteBatch::default();
+    for i in 0..9u64 {
+        let mut key = b"alarm/".to_vec();
+        key.extend_from_slice(&(1000 + i).to_be_bytes());
+        key.extend_from_slice(&1i32.to_be_bytes());
+        b.put(Table::Meta, key, codec::encode(&(1000 + i, 1i32)));
+    }
+    for i in 0..4 {
+        let role = Role { name: format!("role{i}").into_bytes(), key_permission: Vec::new() };
+        let mut role = role;
+        role.key_permission.push(Permission {
+            perm_type: 0,
+            key: vec![b'k'; 180],
+            range_end: Vec::new(),
+        });
+        b.put(Table::Auth, format!("role/role{i}").into_bytes(), role.encode_to_vec());
+        let user = User {
+            name: format!("user{i}").into_bytes(),
+            password: vec![b'p'; 180],
+            roles: Vec::new(),
+            options: None,
+        };
+        b.put(Table::Auth, format!("user/user{i}").into_bytes(), user.encode_to_vec());
+    }
+    for i in 0..4 {
+        let k = kv(format!("key{i}").as_bytes(), i + 2, i + 2, 1, &[b'x'; 170], 0);
+        b.put(
+            Table::Kv,
+            BucketKey { rev: KvRevision::new(i + 2, 0), tombstone: false }.to_vec(),
+            k.encode_to_vec(),
+        );
+        let lease = LeaseRecord { id: 100 + i, ttl: 60, remaining_ttl: 0 };
+        b.put(Table::Lease, (lease.id as u64).to_be_bytes().to_vec(), lease.to_bytes());
+    }
+    for i in 0..5u64 {
+        let m = Member {
+            id: NodeId(0x100 + i),
+            name: format!("member-{i}"),
+            peer_urls: vec![
+                format!("https://10.0.0.{i}:2380"),
+                format!("https://[fd00::{i}]:2380"),
+            ],
+            client_urls: vec![format!("https://10.0.0.{i}:2379")],
+            is_learner: false,
+        };
+        let mut key = vec![b'm'];
+        key.extend_from_slice(&m.id.0.to_be_bytes());
+        b.put(Table::Members, key, codec::encode(&m));
+        let mut removed = vec![b'r'];
+        removed.extend_from_slice(&(0x1000 + i).to_be_bytes());
+        b.put(Table::Members, removed, Vec::new());
+    }
+    b.put(Table::Meta, b"node.applied".to_vec(), codec::encode(&(LogIndex(7), Term(1))));
+    b.put(Table::Auth, b"revision".to_vec(), 1u64.to_be_bytes().to_vec());
+    backend.apply(&b);
+    backend
+}
