@@ -521,8 +521,8 @@ impl Node {
             // A token from a member ahead of us, or an invalid one: refuse this create.
             Ok(crate::auth::Identified::WaitForApplied(_)) | Err(_) => {
                 let rev = self.sm.revision();
-                let reason = ApiError::InvalidAuthToken.message();
-                self.sm.kv.watches_mut().create_refused(stream, reason, rev, now);
+                let reason = ApiError::InvalidAuthToken.rpc_error_text();
+                self.sm.kv.watches_mut().create_refused(stream, &reason, rev, now);
                 self.pump();
                 return;
             }

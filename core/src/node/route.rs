@@ -407,7 +407,11 @@ impl StateMachine {
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => match self.auth.check_watch(ai, &create) {
                 Ok(()) => self.kv.watch_create(stream, &create, now),
-                Err(e) => self.kv.watches_mut().create_refused(stream, e.message(), rev, now),
+                Err(e) => {
+                    // etcd puts the whole gRPC error text in the cancel reason.
+                    let reason = e.rpc_error_text();
+                    self.kv.watches_mut().create_refused(stream, &reason, rev, now);
+                }
             },
             Some(RequestUnion::CancelRequest(cancel)) => {
                 self.kv.watch_cancel(stream, cancel.watch_id)
