@@ -232,17 +232,41 @@ fn an_etcd_snapshot_restores_into_oxcd_tables() {
     ok(etcd.ctl(none, &["put", "leased", "v", &format!("--lease={lease_hex}")]));
     let big = big_value();
     ok(etcd.ctl(none, &["put", "big", std::str::from_utf8(&big).unwrap()]));
-    // Three transactions of 100 puts: trees with branch pages, sub-revisions 0..99.
-    for t in 0..3 {
-        let mut script = String::from("\n");
-        for i in 0..100 {
-            script.push_str(&format!("put bulk/{t}/{i:03} {}\n", "v".repeat(200)));
-        }
-        script.push_str("\n\n");
+    let txn = |ops: &mut dyn Iterator<Item = String>| {
+        let script: String =
+            std::iter::once("\n".to_owned()).chain(ops).chain(["\n\n".to_owned()]).collect();
         let out = etcdctl(&["--endpoints", &etcd.url, "txn"], Some(&script));
         assert!(ok(out).starts_with("SUCCESS"));
+    };
+    // Three transactions of 100 puts: trees with branch pages, sub-revisions 0..99.
+    for t in 0..3 {
+        txn(&mut (0..100).map(|i| format!("put bulk/{t}/{i:03} {}\n", "v".repeat(200))));
     }
-    ok(etcd.ctl(none, &["compact", "3"]));
+    // Churn: puts and deletes all over a key space, so bbolt splits, merges and frees pages
+    // and compaction removes old revisions from the middle of the tree.
+    let mut seed = 7u64;
+    let mut pick = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    for t in 0..25 {
+        let mut keys = std::collections::BTreeSet::new();
+        while keys.len() < 100 {
+            keys.insert(pick(1000));
+        }
+        let size = 1 + pick(500) as usize;
+        if t % 5 == 4 {
+            txn(&mut keys.into_iter().map(|k| format!("del churn/{k:04}\n")));
+        } else {
+            txn(&mut keys.into_iter().map(|k| format!("put churn/{k:04} {}\n", "c".repeat(size))));
+        }
+    }
+    let endpoint = json(&ok(etcd.ctl(none, &["endpoint", "status", "-w", "json"])));
+    let compacted = endpoint[0]["Status"]["header"]["revision"].as_i64().unwrap() - 5;
+    ok(etcd.ctl(none, &["compact", &compacted.to_string()]));
+    let churn =
+        json(&ok(etcd.ctl(none, &["get", "churn/", "--prefix", "--keys-only", "-w", "json"])));
+    let churn_keys = churn["count"].as_i64().unwrap();
     for args in [
         &["user", "add", "root", &format!("--new-user-password={ROOT_PASSWORD}")][..],
         &["role", "add", "root"],
@@ -301,7 +325,7 @@ fn an_etcd_snapshot_restores_into_oxcd_tables() {
     };
     let kv = KvStore::open(config, reads);
     assert_eq!(kv.current_revision().get(), revision);
-    assert_eq!(kv.compact_revision(), 3);
+    assert_eq!(kv.compact_revision(), compacted);
     let get = |key: &[u8]| {
         let req = RangeRequest { key: key.to_vec(), ..RangeRequest::default() };
         kv.range(reads, &req).unwrap().kvs
@@ -317,6 +341,13 @@ fn an_etcd_snapshot_restores_into_oxcd_tables() {
         ..RangeRequest::default()
     };
     assert_eq!(kv.range(reads, &bulk).unwrap().count, 300);
+    let churn = RangeRequest {
+        key: b"churn/".to_vec(),
+        range_end: b"churn0".to_vec(),
+        count_only: true,
+        ..RangeRequest::default()
+    };
+    assert_eq!(kv.range(reads, &churn).unwrap().count, churn_keys);
     let keys: Vec<_> = kv.lessor().keys(LeaseId(lease)).unwrap().map(<[u8]>::to_vec).collect();
     assert_eq!(keys, vec![b"leased".to_vec()]);
 

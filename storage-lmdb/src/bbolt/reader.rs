@@ -167,6 +167,10 @@ struct Frame {
     is_leaf: bool,
     count: usize,
     next: usize,
+    /// The range the parent's separators give this page's keys: `[low, high)`. bbolt finds
+    /// keys by these separators, so a key outside them could not be found.
+    low: Option<Vec<u8>>,
+    high: Option<Vec<u8>>,
 }
 
 /// A leaf element read from a page.
@@ -191,7 +195,7 @@ impl Frame {
         if !is_leaf && count == 0 {
             return Err(corrupt(format!("{name} is an empty branch")));
         }
-        Ok(Frame { page, id, is_leaf, count, next: 0 })
+        Ok(Frame { page, id, is_leaf, count, next: 0, low: None, high: None })
     }
 
     /// The bytes `[start, start + len)` of the page, checked.
@@ -268,15 +272,43 @@ impl TreeCursor {
                         self.name
                     )));
                 }
+                let below = top.low.as_ref().is_some_and(|low| item.key < *low);
+                if below || top.high.as_ref().is_some_and(|high| item.key >= *high) {
+                    return Err(corrupt(format!(
+                        "{}: bucket {}: a key outside its parent's separators",
+                        page_name(top.id),
+                        self.name
+                    )));
+                }
                 self.last_key = Some(item.key.clone());
                 return Ok(Some(item));
             }
-            let (_, child) = top.branch(index)?;
+            let (key, child) = top.branch(index)?;
+            // The first separator may be stale (bbolt routes smaller keys to the first child
+            // anyway); the others bound their child from below, and the next one from above.
+            let low = if index == 0 { top.low.clone() } else { Some(key) };
+            let high = if index + 1 < top.count {
+                Some(top.branch(index + 1)?.0)
+            } else {
+                top.high.clone()
+            };
+            if let (Some(l), Some(h)) = (&low, &high) {
+                if l >= h {
+                    return Err(corrupt(format!(
+                        "{}: bucket {}: separators out of order",
+                        page_name(top.id),
+                        self.name
+                    )));
+                }
+            }
             if self.stack.len() >= DEPTH_MAX {
                 return Err(corrupt(format!("bucket {}: tree deeper than {DEPTH_MAX}", self.name)));
             }
             let (header, page) = src.read_page(child, "tree")?;
-            self.stack.push(Frame::new(header, page, Some(child))?);
+            let mut frame = Frame::new(header, page, Some(child))?;
+            frame.low = low;
+            frame.high = high;
+            self.stack.push(frame);
         }
     }
 }
