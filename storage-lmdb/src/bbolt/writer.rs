@@ -247,3 +247,114 @@ impl BucketBuilder {
         Ok(BucketHeader { root, sequence: 0 }.encode().to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bbolt::format::BUCKET_HEADER_BYTES;
+
+    /// Page `id` of an image whose first page is `first`.
+    fn page(image: &[u8], first: u64, id: u64) -> (PageHeader, &[u8]) {
+        let at = ((id - first) as usize) * PAGE_SIZE;
+        let header = PageHeader::decode(&image[at..]).unwrap();
+        let len = (1 + header.overflow as usize) * PAGE_SIZE;
+        (header, &image[at..at + len])
+    }
+
+    /// Walks the tree under `id`, checking page ids, sizes and separators; returns its keys
+    /// and values in order.
+    fn walk(image: &[u8], first: u64, id: u64, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
+        let (header, bytes) = page(image, first, id);
+        assert_eq!(header.id, id);
+        let count = usize::from(header.count);
+        let mut first_key = None;
+        for i in 0..count {
+            let at = PAGE_HEADER_BYTES + i * ELEMENT_BYTES;
+            if header.flags == LEAF_PAGE {
+                let e = LeafElement::decode(bytes, at);
+                let k = at + e.pos as usize;
+                let v = k + e.ksize as usize;
+                let end = v + e.vsize as usize;
+                assert!(header.overflow == 0 || count == 1, "only a lone record overflows");
+                out.push((bytes[k..v].to_vec(), bytes[v..end].to_vec()));
+                first_key.get_or_insert_with(|| bytes[k..v].to_vec());
+            } else {
+                assert_eq!(header.flags, BRANCH_PAGE);
+                let e = BranchElement::decode(bytes, at);
+                let k = at + e.pos as usize;
+                let separator = bytes[k..k + e.ksize as usize].to_vec();
+                let child_first = walk(image, first, e.child, out);
+                assert_eq!(separator, child_first, "a separator is its child's first key");
+                first_key.get_or_insert(separator);
+            }
+        }
+        first_key.unwrap_or_default()
+    }
+
+    fn build(records: &[(Vec<u8>, Vec<u8>)]) -> (Vec<u8>, u64, u64) {
+        let mut image = Vec::new();
+        let mut sink = PageSink::new(Some(&mut image), 3);
+        let mut tree = TreeBuilder::new();
+        for (k, v) in records {
+            tree.push(&mut sink, 0, k, v).unwrap();
+        }
+        let root = tree.finish(&mut sink).unwrap();
+        let hwm = sink.next_id();
+        (image, root, hwm)
+    }
+
+    #[test]
+    fn trees_hold_every_record_in_order_with_exact_separators() {
+        for (n, size) in
+            [(0, 0), (1, 10), (3, 5000), (100, 30), (5000, 60), (20_000, 3), (40, 4047)]
+        {
+            let records: Vec<_> =
+                (0..n).map(|i: u32| (i.to_be_bytes().to_vec(), vec![i as u8; size])).collect();
+            let (image, root, hwm) = build(&records);
+            assert_eq!(image.len() as u64, (hwm - 3) * PAGE_SIZE as u64, "n {n}");
+            let (root_header, _) = page(&image, 3, root);
+            assert!(root_header.flags == LEAF_PAGE || root_header.count >= 2, "n {n}");
+            let mut out = Vec::new();
+            walk(&image, 3, root, &mut out);
+            assert_eq!(out, records, "n {n} size {size}");
+        }
+    }
+
+    #[test]
+    fn planning_counts_the_pages_writing_writes() {
+        let records: Vec<_> =
+            (0..3000u32).map(|i| (i.to_be_bytes().to_vec(), vec![1; 90])).collect();
+        let (_, root, hwm) = build(&records);
+        let mut sink = PageSink::new(None, 3);
+        let mut tree = TreeBuilder::new();
+        for (k, v) in &records {
+            tree.push(&mut sink, 0, k, v).unwrap();
+        }
+        assert_eq!((tree.finish(&mut sink).unwrap(), sink.next_id()), (root, hwm));
+    }
+
+    #[test]
+    fn small_buckets_stay_inline_and_large_ones_get_a_tree() {
+        let mut image = Vec::new();
+        let mut sink = PageSink::new(Some(&mut image), 3);
+        let mut small = BucketBuilder::new();
+        small.push(&mut sink, b"a", b"1").unwrap();
+        let value = small.finish(&mut sink).unwrap();
+        assert_eq!(BucketHeader::decode(&value).unwrap().root, 0);
+        let inline = PageHeader::decode(&value[BUCKET_HEADER_BYTES..]).unwrap();
+        assert_eq!((inline.flags, inline.count), (LEAF_PAGE, 1));
+        assert_eq!(value.len(), BUCKET_HEADER_BYTES + PAGE_HEADER_BYTES + ELEMENT_BYTES + 2);
+        let empty = BucketBuilder::new().finish(&mut sink).unwrap();
+        assert_eq!(empty.len(), 32, "etcd's empty buckets are 32 bytes");
+
+        // 1024 bytes of page image is the most an inline bucket holds.
+        let mut exact = BucketBuilder::new();
+        let fill = INLINE_BUCKET_BYTES_MAX - PAGE_HEADER_BYTES - ELEMENT_BYTES - 1;
+        exact.push(&mut sink, b"k", &vec![0; fill]).unwrap();
+        assert_eq!(BucketHeader::decode(&exact.finish(&mut sink).unwrap()).unwrap().root, 0);
+        let mut over = BucketBuilder::new();
+        over.push(&mut sink, b"k", &vec![0; fill + 1]).unwrap();
+        let root = BucketHeader::decode(&over.finish(&mut sink).unwrap()).unwrap().root;
+        assert_eq!(root, 3, "the first page written");
+    }
+}
