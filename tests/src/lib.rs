@@ -1,1 +1,3 @@
 //! oxcd-tests: the deterministic simulator and the project-level tests.
+
+pub mod e2e;
