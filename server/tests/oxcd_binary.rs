@@ -24,11 +24,14 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(dir: &Path, port: u16) -> Oxcd {
+fn start(dir: &Path, port: u16, peer_port: u16) -> Oxcd {
     let url = format!("http://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
     let child = Command::new(env!("CARGO_BIN_EXE_oxcd"))
         .args(["--data-dir", dir.to_str().unwrap()])
         .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", &format!("default={peer}")])
         .args(["--heartbeat-interval", "20", "--election-timeout", "200"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -107,8 +110,8 @@ fn serves_stops_on_sigterm_and_restarts_with_its_data() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let o = start(dir.path(), port);
+    let (port, peer_port) = (free_port(), free_port());
+    let o = start(dir.path(), port, peer_port);
     let (ok, version) = curl(port, &["/version"]);
     assert!(ok);
     assert_eq!(version, "{\"etcdserver\":\"3.5.17\",\"etcdcluster\":\"3.5.0\"}");
@@ -130,7 +133,7 @@ fn serves_stops_on_sigterm_and_restarts_with_its_data() {
     assert!(log.contains("received signal; shutting down"), "{log}");
     assert!(log.contains("elected leader"), "{log}");
 
-    let o = start(dir.path(), port);
+    let o = start(dir.path(), port, peer_port);
     let (_, range) = curl(port, &["/v3/kv/range", "-X", "POST", "-d", r#"{"key":"Zm9v"}"#]);
     assert!(range.contains("\"value\":\"YmFy\""), "{range}");
     let (status, _) = sigterm_and_wait(o);

@@ -224,12 +224,12 @@ impl Driver {
                         }
                     }
                     StreamKind::Snapshot => match pb::SnapshotRequest::decode(&message[..]) {
-                        Ok(_) => self.admin_check(
-                            now,
-                            call,
-                            meta,
-                            AdminAction::Snapshot { gateway: false },
-                        ),
+                        Ok(_) => {
+                            // From here on the snapshot worker owns the call.
+                            self.calls.streams.remove(&call);
+                            let action = AdminAction::Snapshot { gateway: false };
+                            self.admin_check(now, call, meta, action);
+                        }
                         Err(e) => self.fail_stream(core_now, call, undecodable(&e)),
                     },
                 }
