@@ -236,3 +236,49 @@ fn auth_passwords_tokens_and_admin_checks() {
         root.auth_disable().await.unwrap();
     });
 }
+
+#[test]
+fn etcd_client_over_tls_with_client_certificate_users() {
+    use driver_support::{Pki, TlsSetup};
+    use etcd_client::{Certificate, Identity, TlsOptions};
+    let tls = TlsSetup { pki: Pki::new(), client_cert_auth: true };
+    let member = TestMember::start(Some(&tls));
+    let url = format!("https://{}", member.addr);
+    let tls_options = |cn: &str| {
+        TlsOptions::new()
+            .ca_certificate(Certificate::from_pem(tls.pki.pem("ca.pem")))
+            .identity(Identity::from_pem(
+                tls.pki.pem(&format!("{cn}.pem")),
+                tls.pki.pem(&format!("{cn}-key.pem")),
+            ))
+            .domain_name("127.0.0.1")
+    };
+    tokio_runtime().block_on(async {
+        let mut root =
+            bounded(Client::connect([url.clone()], Some(options().with_tls(tls_options("root")))))
+                .await
+                .unwrap();
+        root.put("secure", "1", None).await.unwrap();
+        assert_eq!(root.get("secure", None).await.unwrap().kvs()[0].value(), b"1");
+        let mut w = root.watch("secure", None).await.unwrap();
+        assert!(bounded(w.message()).await.unwrap().unwrap().created());
+        root.put("secure", "2", None).await.unwrap();
+        let ev = bounded(w.message()).await.unwrap().unwrap();
+        assert_eq!(ev.events()[0].kv().unwrap().value(), b"2");
+
+        // With auth on, the certificate's CN names the user.
+        root.user_add("root", "x", None).await.unwrap();
+        root.user_grant_role("root", "root").await.unwrap();
+        root.user_add("alice", "y", None).await.unwrap();
+        root.auth_enable().await.unwrap();
+        assert_eq!(root.get("secure", None).await.unwrap().count(), 1);
+        let mut alice =
+            bounded(Client::connect([url.clone()], Some(options().with_tls(tls_options("alice")))))
+                .await
+                .unwrap();
+        let (code, _) = status(alice.get("secure", None).await.unwrap_err());
+        assert_eq!(code, tonic::Code::PermissionDenied);
+        root.auth_disable().await.unwrap();
+        assert_eq!(alice.get("secure", None).await.unwrap().count(), 1);
+    });
+}

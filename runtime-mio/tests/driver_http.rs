@@ -46,6 +46,15 @@ fn health_version_metrics() {
     assert!(text
         .contains(&format!("etcd_server_version{{server_version=\"{ETCD_SERVER_VERSION}\"}} 1")));
 
+    // The metrics listener serves metrics and health, nothing else.
+    assert_eq!(http(m.metrics_addr, "GET", "/health", b"").0, 200);
+    assert!(http(m.metrics_addr, "GET", "/metrics", b"")
+        .1
+        .contains("\netcd_server_has_leader 1\n"));
+    let r = http(m.metrics_addr, "POST", "/v3/kv/range", b"{}");
+    assert_eq!(r.0, 404, "{r:?}");
+    assert_eq!(http(m.metrics_addr, "GET", "/version", b"").0, 404);
+
     assert_eq!(http(m.addr, "GET", "/v2/keys/foo", b"").0, 404);
     assert_eq!(http(m.addr, "GET", "/nothing", b"").0, 404);
 }

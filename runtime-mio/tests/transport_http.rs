@@ -151,6 +151,23 @@ fn curl_over_tls_with_and_without_client_certificates() {
         assert!(out.starts_with(status), "{out}");
         assert!(out.ends_with("alice"), "{out}");
     }
+    // `Connection: close` over TLS: the answer must go into TLS before close_notify, or the
+    // client sees an empty reply.
+    let url = format!("https://127.0.0.1:{}/health", addr.port());
+    let (code, out, err) = curl(&[
+        "--http1.1",
+        "-H",
+        "Connection: close",
+        "--cacert",
+        ca,
+        "--cert",
+        cert,
+        "--key",
+        key,
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("health"), "{out}");
     // No client certificate: refused at the handshake.
     let url = format!("https://127.0.0.1:{}/health", addr.port());
     let (code, out, err) = curl(&["--cacert", ca, &url]);

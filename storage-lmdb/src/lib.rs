@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bbolt;
 mod defrag;
 mod error;
 mod format;

@@ -6,7 +6,7 @@
 //! once the runtime confirms that batch (and every earlier one) is durable. A key written again
 //! after its batch was taken stays in memory until its newer batch is confirmed.
 
-use super::{Backend, Table, WriteBatch};
+use super::{Backend, Table, WriteBatch, WriteOp};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::ops::{Bound, ControlFlow};
@@ -19,15 +19,31 @@ struct Pending {
     taken_in: Option<u64>,
 }
 
-/// The keys a batch carried to storage, by batch sequence number.
-type TakenBatch = (u64, Vec<(Table, Vec<u8>)>);
+/// Pending writes of one table, by key (looked up by borrowed slices: no key copies).
+type TableWrites = BTreeMap<Vec<u8>, Pending>;
 
 /// Pending writes over a [`Backend`].
 #[derive(Debug, Default)]
 pub struct Overlay {
-    pending: BTreeMap<(Table, Vec<u8>), Pending>,
+    /// One map per table, in [`Table::ALL`] order.
+    pending: [TableWrites; Table::ALL.len()],
     untaken: WriteBatch,
-    taken: VecDeque<TakenBatch>,
+    /// Sequence numbers of batches taken and not yet confirmed, oldest first.
+    taken: VecDeque<u64>,
+}
+
+/// The position of `table` in [`Table::ALL`].
+fn slot(table: Table) -> usize {
+    match table {
+        Table::RaftLog => 0,
+        Table::RaftState => 1,
+        Table::Kv => 2,
+        Table::Lease => 3,
+        Table::Auth => 4,
+        Table::Members => 5,
+        Table::Meta => 6,
+        Table::SnapshotStaging => 7,
+    }
 }
 
 impl Overlay {
@@ -46,25 +62,29 @@ impl Overlay {
     /// Bytes held in memory for writes not yet confirmed durable.
     #[must_use]
     pub fn pending_bytes(&self) -> usize {
-        self.pending.iter().map(|((_, k), p)| k.len() + p.value.as_ref().map_or(0, Vec::len)).sum()
+        self.pending
+            .iter()
+            .flat_map(|writes| writes.iter())
+            .map(|(k, p)| k.len() + p.value.as_ref().map_or(0, Vec::len))
+            .sum()
     }
 
     /// Sets `key` in `table`.
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
         self.untaken.put(table, key.clone(), value.clone());
-        self.pending.insert((table, key), Pending { value: Some(value), taken_in: None });
+        self.pending[slot(table)].insert(key, Pending { value: Some(value), taken_in: None });
     }
 
     /// Removes `key` from `table`.
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
         self.untaken.delete(table, key.clone());
-        self.pending.insert((table, key), Pending { value: None, taken_in: None });
+        self.pending[slot(table)].insert(key, Pending { value: None, taken_in: None });
     }
 
     /// The value of `key`: the pending write if any, else the backend's.
     #[must_use]
     pub fn get(&self, backend: &dyn Backend, table: Table, key: &[u8]) -> Option<Vec<u8>> {
-        match self.pending.get(&(table, key.to_vec())) {
+        match self.pending[slot(table)].get(key) {
             Some(pending) => pending.value.clone(),
             None => backend.get(table, key),
         }
@@ -82,19 +102,13 @@ impl Overlay {
         if to.is_some_and(|to| to <= from) {
             return;
         }
-        let lower = (table, from.to_vec());
-        let upper = match to {
-            Some(to) => Bound::Excluded((table, to.to_vec())),
-            None => match next_table(table) {
-                Some(next) => Bound::Excluded((next, Vec::new())),
-                None => Bound::Unbounded,
-            },
-        };
-        let mut pending = self.pending.range((Bound::Included(lower), upper)).peekable();
+        let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut pending =
+            self.pending[slot(table)].range::<[u8], _>((Bound::Included(from), upper)).peekable();
         let mut stopped = false;
         backend.scan(table, from, to, &mut |key, value| {
             // Pending keys that sort before this backend key come first.
-            while let Some(((_, pkey), p)) = pending.peek() {
+            while let Some((pkey, p)) = pending.peek() {
                 if pkey.as_slice() > key {
                     break;
                 }
@@ -119,7 +133,7 @@ impl Overlay {
         if stopped {
             return;
         }
-        for ((_, pkey), p) in pending {
+        for (pkey, p) in pending {
             if let Some(v) = &p.value {
                 if visit(pkey, v).is_break() {
                     return;
@@ -132,33 +146,34 @@ impl Overlay {
     /// (increasing from call to call). The writes stay readable until [`Overlay::persisted`].
     pub fn take_batch(&mut self, seq: u64) -> WriteBatch {
         let batch = core::mem::take(&mut self.untaken);
-        let mut keys = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
             let (table, key) = match op {
-                super::WriteOp::Put { table, key, .. } | super::WriteOp::Delete { table, key } => {
-                    (*table, key)
-                }
+                WriteOp::Put { table, key, .. } | WriteOp::Delete { table, key } => (*table, key),
                 _ => continue,
             };
-            if let Some(p) = self.pending.get_mut(&(table, key.clone())) {
+            if let Some(p) = self.pending[slot(table)].get_mut(key.as_slice()) {
                 p.taken_in = Some(seq);
-                keys.push((table, key.clone()));
             }
         }
-        self.taken.push_back((seq, keys));
+        self.taken.push_back(seq);
         batch
     }
 
     /// Storage confirmed every batch up to and including `seq`: forget those writes unless a
     /// later write to the same key is still pending.
     pub fn persisted(&mut self, seq: u64) {
-        while self.taken.front().is_some_and(|(s, _)| *s <= seq) {
-            let Some((_, keys)) = self.taken.pop_front() else { break };
-            for key in keys {
-                if self.pending.get(&key).is_some_and(|p| p.taken_in.is_some_and(|s| s <= seq)) {
-                    self.pending.remove(&key);
-                }
-            }
+        let mut confirmed = false;
+        while self.taken.front().is_some_and(|s| *s <= seq) {
+            self.taken.pop_front();
+            confirmed = true;
+        }
+        if !confirmed {
+            return;
+        }
+        // Every write was taken in some batch or is still untaken (`None`): one pass over the
+        // pending writes drops the confirmed ones, in key order, without copying keys.
+        for writes in &mut self.pending {
+            writes.retain(|_, p| p.taken_in.is_none_or(|s| s > seq));
         }
     }
 
@@ -166,10 +181,6 @@ impl Overlay {
     pub fn clear(&mut self) {
         *self = Overlay::default();
     }
-}
-
-fn next_table(table: Table) -> Option<Table> {
-    Table::ALL.into_iter().filter(|t| *t > table).min()
 }
 
 #[cfg(test)]
@@ -248,11 +259,42 @@ mod tests {
         overlay.persisted(1);
         // "k" was rewritten after batch 1 was taken: the newer value must still be visible.
         assert_eq!(overlay.get(&backend, Table::Kv, b"k"), Some(b"2".to_vec()));
-        assert_eq!(overlay.pending.len(), 1);
+        assert_eq!(overlay.pending.iter().map(BTreeMap::len).sum::<usize>(), 1);
         let second = overlay.take_batch(2);
         backend.apply(&second);
         overlay.persisted(2);
-        assert!(overlay.pending.is_empty());
+        assert!(overlay.pending.iter().all(BTreeMap::is_empty));
         assert_eq!(overlay.get(&backend, Table::Kv, b"k"), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn confirming_one_batch_keeps_the_writes_of_later_batches() {
+        let backend = MemBackend::new();
+        let mut overlay = Overlay::new();
+        overlay.put(Table::Kv, b"a".to_vec(), b"1".to_vec());
+        overlay.put(Table::Meta, b"m".to_vec(), b"1".to_vec());
+        let first = overlay.take_batch(1);
+        overlay.put(Table::Kv, b"b".to_vec(), b"2".to_vec());
+        overlay.delete(Table::Meta, b"m".to_vec());
+        let second = overlay.take_batch(2);
+        overlay.put(Table::Kv, b"c".to_vec(), b"3".to_vec());
+        backend.apply(&first);
+        overlay.persisted(1);
+        // Batch 2 (not confirmed) and the untaken write stay readable; "m" stays deleted.
+        assert_eq!(overlay.pending.iter().map(BTreeMap::len).sum::<usize>(), 3);
+        assert_eq!(overlay.get(&backend, Table::Meta, b"m"), None);
+        let all = scan_all(&overlay, &backend, Table::Kv);
+        assert_eq!(
+            all,
+            vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("c".into(), "3".into())]
+        );
+        // A repeated or older confirmation changes nothing.
+        overlay.persisted(1);
+        assert_eq!(overlay.pending.iter().map(BTreeMap::len).sum::<usize>(), 3);
+        backend.apply(&second);
+        overlay.persisted(2);
+        assert_eq!(overlay.pending.iter().map(BTreeMap::len).sum::<usize>(), 1);
+        assert!(overlay.has_untaken());
+        assert_eq!(overlay.get(&backend, Table::Meta, b"m"), None);
     }
 }

@@ -8,8 +8,9 @@
 //! latest change with main revision <= R, and the key is absent at R if that change is a
 //! tombstone.
 //!
-//! Memory: the common key (one change, sub revision 0) costs the boxed key bytes plus a 32-byte
-//! [`KeyIndex`] in the map; older changes and non-zero sub revisions go to a boxed history.
+//! Memory: the common key (one change, sub revision 0) costs its bytes inline in a leaf, a
+//! 4-byte offset, an 8-byte search head and a 32-byte [`KeyIndex`]; older changes and non-zero
+//! sub revisions go to a boxed history.
 
 use super::revision::{BucketKey, KvRevision};
 use alloc::boxed::Box;
@@ -224,10 +225,311 @@ impl KeyIndex {
     }
 }
 
+/// Keys a leaf holds at most; a fuller leaf splits in two.
+const LEAF_MAX_KEYS: usize = 64;
+/// A leaf left with fewer keys by compaction takes in its successor when both fit.
+const LEAF_MIN_KEYS: usize = LEAF_MAX_KEYS / 4;
+
+/// A run of consecutive keys, stored inline: searching a leaf reads contiguous arrays instead
+/// of following a pointer per compared key. Keys in a leaf are close in key order and often
+/// share a long prefix (`/registry/pods/...`): the search compares that prefix once, then
+/// 8-byte numbers taken right after it, and reads key bytes only to break ties. A key costs
+/// its bytes plus 12.
+#[derive(Clone, Debug, Default)]
+struct Leaf {
+    /// Length of a prefix every key of the leaf starts with (not always the longest one).
+    prefix: u32,
+    /// The 8 bytes after the prefix of each key, zero-padded, as numbers (see [`head8`]).
+    heads: Vec<u64>,
+    /// The keys' bytes, concatenated in key order.
+    bytes: Vec<u8>,
+    /// Where each key ends in `bytes` (key `i` starts where key `i - 1` ends).
+    ends: Vec<u32>,
+    /// Each key's changes.
+    entries: Vec<KeyIndex>,
+}
+
+/// The first 8 bytes of `bytes`, zero-padded, as a number: numbers that differ order as their
+/// byte strings do (equal ones say nothing).
+fn head8(bytes: &[u8]) -> u64 {
+    let mut out = [0u8; 8];
+    let n = bytes.len().min(8);
+    out[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(out)
+}
+
+impl Leaf {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    /// `Ok(i)`: key `i` is `key`; `Err(i)`: `key` would be inserted at `i`.
+    fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        let n = self.len();
+        if n == 0 {
+            return Err(0);
+        }
+        let p = self.prefix as usize;
+        if p > 0 {
+            // Every key starts with the prefix: one comparison places keys that do not.
+            match key[..p.min(key.len())].cmp(&self.key(0)[..p]) {
+                core::cmp::Ordering::Less => return Err(0),
+                core::cmp::Ordering::Greater => return Err(n),
+                core::cmp::Ordering::Equal => {}
+            }
+        }
+        let rest = &key[p..];
+        let head = head8(rest);
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let order = match self.heads[mid].cmp(&head) {
+                core::cmp::Ordering::Equal => self.key(mid)[p..].cmp(rest),
+                other => other,
+            };
+            match order {
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+                core::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// The first position whose key is inside `lower`.
+    fn lower_position(&self, lower: Bound<&[u8]>) -> usize {
+        match lower {
+            Bound::Unbounded => 0,
+            Bound::Included(k) => self.search(k).unwrap_or_else(|i| i),
+            Bound::Excluded(k) => self.search(k).map_or_else(|i| i, |i| i + 1),
+        }
+    }
+
+    /// Recomputes the prefix (the one the first and last keys share, which every key between
+    /// them shares too) and the heads.
+    fn reindex(&mut self) {
+        let n = self.len();
+        self.prefix = 0;
+        if n > 1 {
+            let (first, last) = (self.key(0), self.key(n - 1));
+            let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+            self.prefix = u32::try_from(shared).expect("key index: key longer than 4 GiB");
+        }
+        let p = self.prefix as usize;
+        let heads: Vec<u64> = (0..n).map(|i| head8(&self.key(i)[p..])).collect();
+        self.heads = heads;
+    }
+
+    fn insert(&mut self, i: usize, key: &[u8], entry: KeyIndex) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let added = u32::try_from(key.len()).expect("key index: key longer than 4 GiB");
+        let p = self.prefix as usize;
+        let shares_prefix = self.len() == 0 || key.get(..p) == Some(&self.key(0)[..p]);
+        grow(&mut self.bytes, key.len());
+        grow(&mut self.ends, 1);
+        grow(&mut self.entries, 1);
+        grow(&mut self.heads, 1);
+        self.bytes.extend_from_slice(key);
+        self.bytes[start..].rotate_right(key.len());
+        for end in &mut self.ends[i..] {
+            *end += added;
+        }
+        self.ends.insert(i, start as u32 + added);
+        self.entries.insert(i, entry);
+        if shares_prefix {
+            self.heads.insert(i, head8(&key[p..]));
+        } else {
+            self.reindex();
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.heads.shrink_to_fit();
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.entries.shrink_to_fit();
+    }
+
+    /// Moves keys `at..` into a new leaf.
+    fn split_off(&mut self, at: usize) -> Leaf {
+        let cut = if at == 0 { 0 } else { self.ends[at - 1] };
+        let bytes = self.bytes.split_off(cut as usize);
+        let ends = self.ends.split_off(at).into_iter().map(|e| e - cut).collect();
+        let entries = self.entries.split_off(at);
+        let mut right = Leaf { prefix: 0, heads: self.heads.split_off(at), bytes, ends, entries };
+        self.reindex();
+        right.reindex();
+        right
+    }
+
+    /// Appends every key of `other` (all greater than this leaf's).
+    fn append(&mut self, other: Leaf) {
+        let base = self.bytes.len() as u32;
+        self.bytes.reserve_exact(other.bytes.len());
+        self.ends.reserve_exact(other.len());
+        self.entries.reserve_exact(other.len());
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.entries.extend(other.entries);
+        self.reindex();
+    }
+
+    /// Keeps the keys for which `keep` holds.
+    fn retain(&mut self, keep: &[bool]) {
+        let mut out = Leaf {
+            prefix: 0,
+            heads: Vec::new(),
+            bytes: Vec::with_capacity(self.bytes.len()),
+            ends: Vec::with_capacity(self.len()),
+            entries: Vec::with_capacity(self.len()),
+        };
+        for (i, entry) in core::mem::take(&mut self.entries).into_iter().enumerate() {
+            if keep[i] {
+                let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+                out.bytes.extend_from_slice(&self.bytes[start..self.ends[i] as usize]);
+                out.ends.push(out.bytes.len() as u32);
+                out.entries.push(entry);
+            }
+        }
+        out.reindex();
+        *self = out;
+    }
+}
+
+/// Makes room for `additional` more items, growing by half at a time (not doubling):
+/// leaves are many and small, so spare capacity would cost more than the occasional copy.
+fn grow<T>(v: &mut Vec<T>, additional: usize) {
+    if v.capacity() - v.len() < additional {
+        v.reserve_exact(additional.max(v.len() / 2).max(4));
+    }
+}
+
+/// A leaf's lower bound (its first key when it was made; the empty key for the first leaf),
+/// with the bound's first 16 bytes inline: comparisons that those bytes decide never leave the
+/// map's node, which is most of them for short keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LeafBound {
+    head: u128,
+    key: Box<[u8]>,
+}
+
+impl LeafBound {
+    fn new(key: &[u8]) -> Self {
+        LeafBound { head: head_of(key), key: Box::from(key) }
+    }
+}
+
+/// The first 16 bytes of `key`, zero-padded, as a number: numbers that differ order as their
+/// keys do (equal ones say nothing).
+fn head_of(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+/// What the leaf map compares: owned bounds, and borrowed keys looked up without a copy.
+trait BoundKey {
+    fn head(&self) -> u128;
+    fn bytes(&self) -> &[u8];
+}
+
+impl BoundKey for LeafBound {
+    fn head(&self) -> u128 {
+        self.head
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// A key being looked up.
+struct Probe<'k> {
+    head: u128,
+    key: &'k [u8],
+}
+
+impl BoundKey for Probe<'_> {
+    fn head(&self) -> u128 {
+        self.head
+    }
+    fn bytes(&self) -> &[u8] {
+        self.key
+    }
+}
+
+fn compare_bounds(a: &dyn BoundKey, b: &dyn BoundKey) -> core::cmp::Ordering {
+    a.head().cmp(&b.head()).then_with(|| a.bytes().cmp(b.bytes()))
+}
+
+impl PartialEq for dyn BoundKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        compare_bounds(self, other).is_eq()
+    }
+}
+
+impl Eq for dyn BoundKey + '_ {}
+
+impl PartialOrd for dyn BoundKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn BoundKey + '_ {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        compare_bounds(self, other)
+    }
+}
+
+impl PartialOrd for LeafBound {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LeafBound {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        compare_bounds(self, other)
+    }
+}
+
+impl<'a> core::borrow::Borrow<dyn BoundKey + 'a> for LeafBound {
+    fn borrow(&self) -> &(dyn BoundKey + 'a) {
+        self
+    }
+}
+
+type Leaves = BTreeMap<LeafBound, Leaf>;
+
+/// The leaf `key` belongs to: the one with the greatest bound not above it.
+fn leaf_of<'m>(leaves: &'m Leaves, key: &[u8]) -> Option<(&'m LeafBound, &'m Leaf)> {
+    let probe = Probe { head: head_of(key), key };
+    let probe: &dyn BoundKey = &probe;
+    leaves.range::<dyn BoundKey, _>((Bound::Unbounded, Bound::Included(probe))).next_back()
+}
+
+/// [`leaf_of`], for changing the leaf.
+fn leaf_of_mut<'m>(leaves: &'m mut Leaves, key: &[u8]) -> Option<(&'m LeafBound, &'m mut Leaf)> {
+    let probe = Probe { head: head_of(key), key };
+    let probe: &dyn BoundKey = &probe;
+    leaves.range_mut::<dyn BoundKey, _>((Bound::Unbounded, Bound::Included(probe))).next_back()
+}
+
 /// Keys to their [`KeyIndex`], in key order.
+///
+/// A two-level ordered structure: leaves of up to [`LEAF_MAX_KEYS`] inline keys, found through
+/// an ordered map by their lower bound. The first leaf's bound is the empty key, so every key
+/// has exactly one leaf: the one with the greatest bound not above it.
 #[derive(Clone, Debug, Default)]
 pub struct KeyIndexTree {
-    map: BTreeMap<Box<[u8]>, KeyIndex>,
+    leaves: Leaves,
+    len: usize,
 }
 
 impl KeyIndexTree {
@@ -240,49 +542,104 @@ impl KeyIndexTree {
     /// Number of keys with at least one recorded change.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     /// True when no key is recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len == 0
+    }
+
+    fn leaf(&self, key: &[u8]) -> Option<&Leaf> {
+        leaf_of(&self.leaves, key).map(|(_, l)| l)
+    }
+
+    /// Finds `key`'s entry and passes it to `present`, or adds the entry `absent` makes: one
+    /// search either way.
+    fn upsert<R>(
+        &mut self,
+        key: &[u8],
+        present: impl FnOnce(&mut KeyIndex) -> R,
+        absent: impl FnOnce() -> (KeyIndex, R),
+    ) -> R {
+        let Some((bound, leaf)) = leaf_of_mut(&mut self.leaves, key) else {
+            let (entry, result) = absent();
+            let mut leaf = Leaf::default();
+            leaf.insert(0, key, entry);
+            self.leaves.insert(LeafBound::new(&[]), leaf);
+            self.len += 1;
+            return result;
+        };
+        let i = match leaf.search(key) {
+            Ok(i) => return present(&mut leaf.entries[i]),
+            Err(i) => i,
+        };
+        let (entry, result) = absent();
+        leaf.insert(i, key, entry);
+        self.len += 1;
+        if leaf.len() > LEAF_MAX_KEYS {
+            let appended = i == leaf.len() - 1;
+            let bound = bound.clone();
+            self.split(bound, appended);
+        }
+        result
+    }
+
+    /// Splits the leaf at `bound`, which has one key too many; `appended`: the last key was
+    /// the one added.
+    fn split(&mut self, bound: LeafBound, appended: bool) {
+        // Keys arriving in order fill the last leaf completely; others split leaves in two.
+        let last = self
+            .leaves
+            .range::<LeafBound, _>((Bound::Excluded(&bound), Bound::Unbounded))
+            .next()
+            .is_none();
+        let Some(leaf) = self.leaves.get_mut(&bound) else { return };
+        let at = if appended && last { leaf.len() - 1 } else { leaf.len() / 2 };
+        let right = leaf.split_off(at);
+        leaf.shrink_to_fit();
+        let right_bound = LeafBound::new(right.key(0));
+        self.leaves.insert(right_bound, right);
     }
 
     /// The index entry of `key`.
     #[must_use]
     pub fn key_index(&self, key: &[u8]) -> Option<&KeyIndex> {
-        self.map.get(key)
+        let leaf = self.leaf(key)?;
+        leaf.search(key).ok().map(|i| &leaf.entries[i])
     }
 
     /// The change holding `key` as of revision `at`.
     #[must_use]
     pub fn get(&self, key: &[u8], at: i64) -> Option<KvRevision> {
-        self.map.get(key)?.get(at)
+        self.key_index(key)?.get(at)
     }
 
     /// Records a put of `key` at `rev` (after every recorded change); returns the key's create
     /// revision and version after it, and the change that held the key before, if it was live.
     pub fn put(&mut self, key: &[u8], rev: KvRevision) -> (i64, i64, Option<KvRevision>) {
-        match self.map.get_mut(key) {
-            Some(ki) => {
+        self.upsert(
+            key,
+            |ki| {
                 let prev = ki.live().map(|_| ki.latest().rev());
                 ki.push(rev, false);
                 (ki.created, ki.version, prev)
-            }
-            None => {
-                self.map.insert(Box::from(key), KeyIndex::first_put(rev));
-                (rev.main, 1, None)
-            }
-        }
+            },
+            || (KeyIndex::first_put(rev), (rev.main, 1, None)),
+        )
     }
 
     /// Records a deletion of `key` at `rev`; the key must be live.
     pub fn tombstone(&mut self, key: &[u8], rev: KvRevision) {
-        let ki = self.map.get_mut(key);
-        let ki = ki.unwrap_or_else(|| panic!("key index: tombstone of an unknown key at {rev}"));
-        assert!(ki.version != 0, "key index: tombstone of a deleted key at {rev}");
-        ki.push(rev, true);
+        self.upsert(
+            key,
+            |ki| {
+                assert!(ki.version != 0, "key index: tombstone of a deleted key at {rev}");
+                ki.push(rev, true);
+            },
+            || panic!("key index: tombstone of an unknown key at {rev}"),
+        );
     }
 
     /// Records a change read back from storage (rebuilding the index at open). Changes must
@@ -295,16 +652,17 @@ impl KeyIndexTree {
         created: i64,
         version: i64,
     ) {
-        match self.map.get_mut(key) {
-            Some(ki) => {
+        self.upsert(
+            key,
+            |ki| {
                 ki.push(rev, tombstone);
                 if !tombstone {
                     // Compaction may have removed earlier changes: trust the stored record.
                     ki.created = created;
                     ki.version = version;
                 }
-            }
-            None => {
+            },
+            || {
                 let mut ki = KeyIndex::first_put(rev);
                 if tombstone {
                     ki.created = 0;
@@ -313,9 +671,9 @@ impl KeyIndexTree {
                     ki.created = created;
                     ki.version = version;
                 }
-                self.map.insert(Box::from(key), ki);
-            }
-        }
+                (ki, ())
+            },
+        );
     }
 
     /// Visits, in key order, the keys of `span` present as of revision `at` with the change
@@ -338,10 +696,25 @@ impl KeyIndexTree {
         span: KeySpan<'_>,
         visit: &mut dyn FnMut(&[u8], &KeyIndex) -> ControlFlow<()>,
     ) {
-        let Some(bounds) = span.bounds() else { return };
-        for (key, ki) in self.map.range::<[u8], _>(bounds) {
-            if visit(key, ki).is_break() {
-                return;
+        let Some((lower, upper)) = span.bounds() else { return };
+        let first = match lower {
+            Bound::Included(k) | Bound::Excluded(k) => leaf_of(&self.leaves, k).map(|(b, _)| b),
+            Bound::Unbounded => None,
+        };
+        let from = first.map_or(Bound::Unbounded, Bound::Included);
+        let mut start = Some(lower);
+        for leaf in self.leaves.range::<LeafBound, _>((from, Bound::Unbounded)).map(|(_, l)| l) {
+            let begin = start.take().map_or(0, |lower| leaf.lower_position(lower));
+            for i in begin..leaf.len() {
+                let key = leaf.key(i);
+                let inside = match upper {
+                    Bound::Included(to) => key <= to,
+                    Bound::Excluded(to) => key < to,
+                    Bound::Unbounded => true,
+                };
+                if !inside || visit(key, &leaf.entries[i]).is_break() {
+                    return;
+                }
             }
         }
     }
@@ -367,22 +740,102 @@ impl KeyIndexTree {
         max_keys: usize,
         removed: &mut Vec<BucketKey>,
     ) -> Option<Box<[u8]>> {
-        let lower = cursor.map_or(Bound::Unbounded, Bound::Included);
-        let mut emptied = Vec::new();
-        let mut next = None;
-        for (i, (key, ki)) in self.map.range_mut::<[u8], _>((lower, Bound::Unbounded)).enumerate() {
-            if i == max_keys.max(1) {
-                next = Some(key.clone());
+        let budget = max_keys.max(1);
+        let from = cursor.and_then(|c| leaf_of(&self.leaves, c)).map(|(b, _)| b.clone());
+        let lower = from.as_ref().map_or(Bound::Unbounded, Bound::Included);
+        let mut done = 0;
+        let mut resume = None;
+        let mut touched: Vec<LeafBound> = Vec::new();
+        let mut keep = Vec::new();
+        let mut dropped = 0;
+        for (bound, leaf) in self.leaves.range_mut::<LeafBound, _>((lower, Bound::Unbounded)) {
+            let begin = match (touched.is_empty(), cursor) {
+                (true, Some(c)) => leaf.lower_position(Bound::Included(c)),
+                _ => 0,
+            };
+            keep.clear();
+            keep.resize(leaf.len(), true);
+            let mut emptied = false;
+            let mut next = None;
+            for (i, entry) in leaf.entries.iter_mut().enumerate().skip(begin) {
+                if done == budget {
+                    next = Some(i);
+                    break;
+                }
+                done += 1;
+                if entry.compact(at, removed) {
+                    keep[i] = false;
+                    emptied = true;
+                    dropped += 1;
+                }
+            }
+            // The resume key is read before the leaf drops anything (it is not compacted yet).
+            let next = next.map(|i| Box::<[u8]>::from(leaf.key(i)));
+            if emptied {
+                leaf.retain(&keep);
+                leaf.shrink_to_fit();
+            }
+            touched.push(bound.clone());
+            if next.is_some() {
+                resume = next;
                 break;
             }
-            if ki.compact(at, removed) {
-                emptied.push(key.clone());
+        }
+        self.len -= dropped;
+        self.tidy(&touched);
+        resume
+    }
+
+    /// Merges the leaves `bounds` (consecutive, in order) that compaction left small into a
+    /// neighbour, and drops empty ones (except the first leaf, whose bound is empty).
+    fn tidy(&mut self, bounds: &[LeafBound]) {
+        for bound in bounds {
+            // Each round removes a leaf, so this ends.
+            while let Some(leaf) = self.leaves.get(bound) {
+                if leaf.len() >= LEAF_MIN_KEYS {
+                    break;
+                }
+                if leaf.len() == 0 && !bound.key.is_empty() {
+                    self.leaves.remove(bound);
+                    break;
+                }
+                let into_previous = self
+                    .leaves
+                    .range::<LeafBound, _>((Bound::Unbounded, Bound::Excluded(bound)))
+                    .next_back()
+                    .filter(|(_, p)| p.len() + leaf.len() <= LEAF_MAX_KEYS)
+                    .map(|(b, _)| b.clone());
+                if let Some(previous) = into_previous {
+                    if let Some(leaf) = self.leaves.remove(bound) {
+                        if let Some(p) = self.leaves.get_mut(&previous) {
+                            p.append(leaf);
+                        }
+                    }
+                    break;
+                }
+                let next = self
+                    .leaves
+                    .range::<LeafBound, _>((Bound::Excluded(bound), Bound::Unbounded))
+                    .next()
+                    .filter(|(_, n)| n.len() + leaf.len() <= LEAF_MAX_KEYS)
+                    .map(|(b, _)| b.clone());
+                let Some(successor) = next.and_then(|next| self.leaves.remove(&next)) else {
+                    break;
+                };
+                if let Some(leaf) = self.leaves.get_mut(bound) {
+                    leaf.append(successor);
+                }
             }
         }
-        for key in emptied {
-            self.map.remove(&key);
+        if self.len == 0 {
+            self.leaves.clear();
         }
-        next
+    }
+
+    /// Every entry, in key order (tests).
+    #[cfg(test)]
+    fn entries(&self) -> impl Iterator<Item = (&[u8], &KeyIndex)> {
+        self.leaves.values().flat_map(|l| (0..l.len()).map(move |i| (l.key(i), &l.entries[i])))
     }
 }
 
@@ -469,7 +922,7 @@ mod tests {
         }
         assert_eq!(steps, 3);
         assert_eq!(removed.len(), 5);
-        assert!(t.map.values().all(|ki| ki.changes() == 1 && ki.more.is_none()));
+        assert!(t.entries().all(|(_, ki)| ki.changes() == 1 && ki.more.is_none()));
     }
 
     #[test]
@@ -495,5 +948,166 @@ mod tests {
     #[test]
     fn common_key_entry_is_compact() {
         assert_eq!(core::mem::size_of::<KeyIndex>(), 32);
+    }
+
+    /// The reference: every key's entry in an ordered map, compacted the way the index was
+    /// before it kept keys in leaves.
+    #[derive(Default)]
+    struct Model(BTreeMap<Vec<u8>, KeyIndex>);
+
+    impl Model {
+        fn put(&mut self, key: &[u8], rev: KvRevision) -> (i64, i64, Option<KvRevision>) {
+            match self.0.get_mut(key) {
+                Some(ki) => {
+                    let prev = ki.live().map(|_| ki.latest().rev());
+                    ki.push(rev, false);
+                    (ki.created, ki.version, prev)
+                }
+                None => {
+                    self.0.insert(key.to_vec(), KeyIndex::first_put(rev));
+                    (rev.main, 1, None)
+                }
+            }
+        }
+
+        fn compact_step(
+            &mut self,
+            cursor: Option<&[u8]>,
+            at: i64,
+            max_keys: usize,
+            removed: &mut Vec<BucketKey>,
+        ) -> Option<Box<[u8]>> {
+            let lower = cursor.map_or(Bound::Unbounded, Bound::Included);
+            let mut emptied = Vec::new();
+            let mut next = None;
+            for (i, (key, ki)) in self.0.range_mut::<[u8], _>((lower, Bound::Unbounded)).enumerate()
+            {
+                if i == max_keys.max(1) {
+                    next = Some(Box::from(key.as_slice()));
+                    break;
+                }
+                if ki.compact(at, removed) {
+                    emptied.push(key.clone());
+                }
+            }
+            for key in emptied {
+                self.0.remove(&key);
+            }
+            next
+        }
+    }
+
+    fn spans_of(t: &KeyIndexTree, span: KeySpan<'_>) -> Vec<(Vec<u8>, KeyIndex)> {
+        let mut out = Vec::new();
+        t.visit_entries(span, &mut |k, ki| {
+            out.push((k.to_vec(), ki.clone()));
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    fn model_span(m: &Model, span: KeySpan<'_>) -> Vec<(Vec<u8>, KeyIndex)> {
+        m.0.iter()
+            .filter(|(k, _)| span.contains(k))
+            .map(|(k, ki)| (k.clone(), ki.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn leaves_behave_like_one_ordered_map() {
+        for seed in 0..20u64 {
+            let mut rng = crate::rng::Rng::from_seed(seed);
+            let mut t = KeyIndexTree::new();
+            let mut m = Model::default();
+            let mut main = 1;
+            // Few distinct keys in some seeds (deep histories), many in others (many leaves).
+            let key_space = [8, 300, 3000][(seed % 3) as usize];
+            // Short keys are ordered by their inline head; long shared prefixes by the rest.
+            let prefix = if seed % 2 == 0 { "k" } else { "/registry/pods/namespace-7/" };
+            let key = |n: u64| alloc::format!("{prefix}{:05}", n % key_space).into_bytes();
+            for step in 0..4000 {
+                main += 1;
+                let k = key(rng.next_u64());
+                let live = m.0.get(&k).is_some_and(|ki| ki.live().is_some());
+                let roll = rng.range_u64(0, 100);
+                if live && roll < 20 {
+                    t.tombstone(&k, r(main, 0));
+                    m.0.get_mut(&k).unwrap().push(r(main, 0), true);
+                } else if roll < 97 {
+                    assert_eq!(t.put(&k, r(main, 0)), m.put(&k, r(main, 0)), "seed {seed}");
+                } else {
+                    let at = rng.range_u64(1, main as u64 + 1) as i64;
+                    let max_keys = rng.range_u64(0, 200) as usize;
+                    let (mut got, mut want) = (Vec::new(), Vec::new());
+                    let mut c1: Option<Box<[u8]>> = None;
+                    let mut c2: Option<Box<[u8]>> = None;
+                    for _ in 0..10_000 {
+                        c1 = t.compact_step(c1.as_deref(), at, max_keys, &mut got);
+                        c2 = m.compact_step(c2.as_deref(), at, max_keys, &mut want);
+                        assert_eq!(c1, c2, "seed {seed} step {step}: compaction cursor");
+                        if c1.is_none() {
+                            break;
+                        }
+                    }
+                    assert_eq!(got, want, "seed {seed} step {step}: removed records");
+                }
+                if step % 97 == 0 || step == 3999 {
+                    assert_eq!(t.len(), m.0.len(), "seed {seed} step {step}");
+                    let all: Vec<_> = t.entries().map(|(k, ki)| (k.to_vec(), ki.clone())).collect();
+                    assert_eq!(all, model_span(&m, KeySpan::From(b"")), "seed {seed} step {step}");
+                    let (a, b) = (key(rng.next_u64()), key(rng.next_u64()));
+                    for span in [
+                        KeySpan::Single(&a),
+                        KeySpan::From(&a),
+                        KeySpan::Range(&a, &b),
+                        KeySpan::Range(&b, &a),
+                        KeySpan::Range(b"", &a),
+                        KeySpan::From(b"\xff"),
+                        KeySpan::From(b"/registry/pods/namespace-7/"),
+                    ] {
+                        assert_eq!(
+                            spans_of(&t, span),
+                            model_span(&m, span),
+                            "seed {seed} {span:?}"
+                        );
+                    }
+                    assert_eq!(t.key_index(&a), m.0.get(&a), "seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_in_order_fill_leaves_and_compaction_merges_them() {
+        let mut t = KeyIndexTree::new();
+        for i in 0..1000i64 {
+            t.put(alloc::format!("k{i:04}").as_bytes(), r(i + 2, 0));
+        }
+        let full = t.leaves.values().filter(|l| l.len() == LEAF_MAX_KEYS).count();
+        assert_eq!(full, 1000 / LEAF_MAX_KEYS, "sequential keys fill every leaf but the last");
+        for i in (0..1000i64).filter(|i| i % 10 != 0) {
+            t.tombstone(alloc::format!("k{i:04}").as_bytes(), r(2000 + i, 0));
+        }
+        let mut removed = Vec::new();
+        let mut cursor = None;
+        for _ in 0..1000 {
+            cursor = t.compact_step(cursor.as_deref(), 5000, 50, &mut removed);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(t.len(), 100);
+        assert_eq!(removed.len(), 900 * 2);
+        let sizes: Vec<usize> = t.leaves.values().map(Leaf::len).collect();
+        assert!(sizes.iter().all(|n| *n >= LEAF_MIN_KEYS), "sparse leaves merged: {sizes:?}");
+        assert_eq!(t.get(b"k0990", 5000), Some(r(992, 0)));
+        assert_eq!(t.count_at(KeySpan::From(b""), 5000), 100);
+        for i in (0..1000i64).filter(|i| i % 10 == 0) {
+            t.tombstone(alloc::format!("k{i:04}").as_bytes(), r(6000 + i, 0));
+        }
+        assert_eq!(t.compact_step(None, 8000, 1000, &mut removed), None);
+        assert!(t.is_empty() && t.leaves.is_empty());
+        t.put(b"again", r(9000, 0));
+        assert_eq!(t.get(b"again", 9000), Some(r(9000, 0)));
     }
 }

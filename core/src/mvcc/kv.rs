@@ -188,19 +188,19 @@ impl KvStore {
 
     // ----- applied writes -----
 
-    fn after_write(&mut self, rev: i64, changes: &[Change], storage: StorageRef<'_>) {
-        if changes.is_empty() {
-            return;
-        }
-        for change in changes {
-            match change.kind {
-                EventType::Put if change.kv.lease != 0 => {
-                    self.lessor.attach(LeaseId(change.kv.lease), &change.kv.key)
+    fn after_write(&mut self, rev: i64, changes: Vec<Change>, storage: StorageRef<'_>) {
+        if !changes.is_empty() {
+            for change in &changes {
+                match change.kind {
+                    EventType::Put if change.kv.lease != 0 => {
+                        self.lessor.attach(LeaseId(change.kv.lease), &change.kv.key)
+                    }
+                    _ => self.lessor.detach(&change.kv.key),
                 }
-                _ => self.lessor.detach(&change.kv.key),
             }
+            self.watches.notify(rev, &changes, storage);
         }
-        self.watches.notify(rev, changes, storage);
+        self.store.recycle(changes);
     }
 
     /// Applies a put.
@@ -220,8 +220,32 @@ impl KvStore {
         let mut writer = self.store.write(storage);
         let resp = put_op(&mut writer, req);
         let (rev, changes) = writer.finish();
-        self.after_write(rev, &changes, storage.as_ref());
+        self.after_write(rev, changes, storage.as_ref());
         resp
+    }
+
+    /// [`KvStore::apply_put`] of a request the caller gives away: a plain put (no `prev_kv`,
+    /// no `ignore_*`) moves its key and value into the stored pair instead of copying them.
+    ///
+    /// # Errors
+    /// As [`KvStore::apply_put`].
+    pub fn apply_put_owned(
+        &mut self,
+        storage: &mut StorageMut<'_>,
+        req: PutRequest,
+    ) -> Result<PutResponse, ApiError> {
+        if req.ignore_value || req.ignore_lease || req.prev_kv {
+            return self.apply_put(storage, &req);
+        }
+        check_put_request(&req)?;
+        if req.lease != 0 && !self.lessor.exists(LeaseId(req.lease)) {
+            return Err(ApiError::LeaseNotFound);
+        }
+        let mut writer = self.store.write(storage);
+        let rev = writer.put_owned(req.key, req.value, req.lease);
+        let (new_rev, changes) = writer.finish();
+        self.after_write(new_rev, changes, storage.as_ref());
+        Ok(PutResponse { header: header(rev), prev_kv: None })
     }
 
     /// Applies a delete-range.
@@ -237,7 +261,7 @@ impl KvStore {
         let mut writer = self.store.write(storage);
         let resp = delete_op(&mut writer, req);
         let (rev, changes) = writer.finish();
-        self.after_write(rev, &changes, storage.as_ref());
+        self.after_write(rev, changes, storage.as_ref());
         resp
     }
 
@@ -275,7 +299,7 @@ impl KvStore {
         // write behind, which etcd treats as fatal too.
         assert!(ran.is_ok(), "mvcc: checked transaction failed: {ran:?}");
         resp.header = header(rev);
-        self.after_write(rev, &changes, storage.as_ref());
+        self.after_write(rev, changes, storage.as_ref());
         Ok(resp)
     }
 
@@ -347,7 +371,7 @@ impl KvStore {
             writer.delete_range(KeySpan::Single(key));
         }
         let (rev, changes) = writer.finish();
-        self.after_write(rev, &changes, storage.as_ref());
+        self.after_write(rev, changes, storage.as_ref());
         Ok(LeaseRevokeResponse { header: header(rev) })
     }
 

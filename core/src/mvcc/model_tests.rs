@@ -253,10 +253,10 @@ fn gen(rng: &mut Rng, current: i64) -> Op {
     }
 }
 
-/// Applies `op` without checking (another member).
+/// Applies `op` without checking (another member; puts take the owned path the Node uses).
 fn apply_blind(op: &Op, w: &mut World) {
     match op {
-        Op::Put(r) => drop(w.with(|kv, st| kv.apply_put(st, r))),
+        Op::Put(r) => drop(w.with(|kv, st| kv.apply_put_owned(st, r.clone()))),
         Op::Delete(r) => drop(w.with(|kv, st| kv.apply_delete_range(st, r))),
         Op::Txn(r, ..) => drop(w.with(|kv, st| kv.apply_txn(st, r))),
         Op::Compact(rev) => drop(w.with(|kv, st| {

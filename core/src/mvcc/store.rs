@@ -67,7 +67,12 @@ pub struct Store {
     compact_rev: i64,
     finished_compact_rev: i64,
     job: Option<CompactionJob>,
+    /// The change list of the last write, emptied, for the next one (saves an allocation).
+    spare_changes: Vec<Change>,
 }
+
+/// Change lists up to this capacity are kept for reuse; larger ones are freed.
+const SPARE_CHANGES_MAX: usize = 64;
 
 impl Default for Store {
     fn default() -> Self {
@@ -107,6 +112,7 @@ impl Store {
             compact_rev: -1,
             finished_compact_rev: -1,
             job: None,
+            spare_changes: Vec::new(),
         }
     }
 
@@ -232,7 +238,16 @@ impl Store {
     /// Starts a write: the request's changes get revision `current + 1`.
     pub fn write<'s, 'b>(&'s mut self, storage: &'s mut StorageMut<'b>) -> Writer<'s, 'b> {
         let begin_rev = self.current_rev;
-        Writer { store: self, storage, begin_rev, changes: Vec::new() }
+        let changes = core::mem::take(&mut self.spare_changes);
+        Writer { store: self, storage, begin_rev, changes }
+    }
+
+    /// Gives back the change list a [`Writer::finish`] returned, once read, for reuse.
+    pub fn recycle(&mut self, mut changes: Vec<Change>) {
+        if changes.capacity() <= SPARE_CHANGES_MAX {
+            changes.clear();
+            self.spare_changes = changes;
+        }
     }
 
     /// Accepts a compaction to `rev`: reads below it fail from now on, and the physical
@@ -342,16 +357,14 @@ impl Writer<'_, '_> {
 
     /// Puts `key` = `value` with `lease`; returns the new revision.
     pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> i64 {
+        self.put_owned(key.to_vec(), value, lease)
+    }
+
+    /// [`Writer::put`] of a key the caller gives away (it becomes the change's key: no copy).
+    pub fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>, lease: i64) -> i64 {
         let rev = self.next_rev();
-        let (create_revision, version, prev) = self.store.index.put(key, rev);
-        let kv = KeyValue {
-            key: key.to_vec(),
-            create_revision,
-            mod_revision: rev.main,
-            version,
-            value,
-            lease,
-        };
+        let (create_revision, version, prev) = self.store.index.put(&key, rev);
+        let kv = KeyValue { key, create_revision, mod_revision: rev.main, version, value, lease };
         let bucket = BucketKey { rev, tombstone: false };
         self.storage.put(Table::Kv, bucket.to_vec(), kv.encode_to_vec());
         self.changes.push(Change { kind: EventType::Put, kv, prev });

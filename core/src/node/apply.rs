@@ -205,7 +205,7 @@ impl StateMachine {
         let ApplyEnv { backend, overlay, now } = env;
         let mut storage = StorageMut::new(backend, overlay);
         if let Some(r) = request.put {
-            return Some(self.apply_put(&mut storage, ai, &r));
+            return Some(self.apply_put(&mut storage, ai, r));
         }
         if let Some(r) = request.delete_range {
             let checked = self
@@ -270,14 +270,14 @@ impl StateMachine {
         &mut self,
         storage: &mut StorageMut<'_>,
         ai: &AuthInfo,
-        r: &pb::PutRequest,
+        r: pb::PutRequest,
     ) -> Result<Response, ApiError> {
         if self.no_space() {
             return Err(ApiError::NoSpace);
         }
         self.auth.check_not_stale(ai)?;
-        self.auth.check_put_request(ai, r, self.kv.lessor())?;
-        self.kv.apply_put(storage, r).map(Response::Put)
+        self.auth.check_put_request(ai, &r, self.kv.lessor())?;
+        self.kv.apply_put_owned(storage, r).map(Response::Put)
     }
 
     fn apply_txn(

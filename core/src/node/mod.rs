@@ -22,21 +22,26 @@
 //! bounded and overflowing it fails a debug assertion.
 
 mod apply;
+mod client;
 mod config;
+mod forward;
 mod output;
 mod peer;
 mod persist;
 mod reads;
+mod reconfig;
 mod request;
 mod route;
 mod snapshot;
 mod state;
+mod timers;
+mod transfer;
 
 pub use crate::auth::{VerifyId, VerifyPassword};
 pub use crate::watch::WatchStreamId;
 pub use config::{ConfigError, NodeConfig};
 pub use output::{Output, PersistId, RequestId};
-pub use peer::{Forwarded, ForwardedReply, PeerMessage, SnapshotAck, SnapshotChunk};
+pub use peer::{Forwarded, ForwardedReply, MemberOp, PeerMessage, SnapshotAck, SnapshotChunk};
 pub use request::{Request, RequestMeta, Response};
 
 use crate::backend::{Backend, Overlay};
@@ -44,9 +49,7 @@ use crate::codec;
 use crate::error::ApiError;
 use crate::ids::{LogIndex, NodeId, Term};
 use crate::membership::{Member, MemberChange};
-use crate::raft::{
-    self, ConfChange, EntryKind, Raft, RaftConfig, RaftOutput, Role, SnapshotStatus,
-};
+use crate::raft::{self, ConfChange, EntryKind, Raft, RaftConfig, RaftOutput, Role};
 use crate::rng::Rng;
 use crate::time::Instant;
 use alloc::boxed::Box;
@@ -56,10 +59,12 @@ use alloc::vec::Vec;
 use apply::StateMachine;
 use core::fmt;
 use core::time::Duration;
+use forward::{PendingForward, ReplyTo};
 use oxcd_proto::etcdserverpb as pb;
 use persist::Persister;
-use reads::{Reads, WaitingRead};
-use snapshot::{AckOutcome, ChunkOutcome, Outgoing, OutgoingByPeer, Receiver};
+use reads::Reads;
+use reconfig::PeerActivity;
+use snapshot::{OutgoingByPeer, Receiver};
 
 /// The etcd server version oxcd reports (kube-apiserver enables features by it).
 pub const ETCD_SERVER_VERSION: &str = "3.5.17";
@@ -104,7 +109,7 @@ impl fmt::Display for NodeError {
 /// A write waiting for its entry to be applied.
 #[derive(Debug)]
 struct PendingWrite {
-    id: RequestId,
+    to: ReplyTo,
     deadline: Instant,
 }
 
@@ -115,14 +120,6 @@ struct Parked {
     meta: RequestMeta,
     request: Request,
     deadline: Instant,
-}
-
-/// A request forwarded to the leader, waiting for its answer.
-#[derive(Debug)]
-struct PendingForward {
-    id: RequestId,
-    deadline: Instant,
-    lease: crate::ids::LeaseId,
 }
 
 /// A leader transfer a client asked for (MoveLeader).
@@ -148,12 +145,18 @@ pub struct Node {
     outputs: VecDeque<Output>,
     persister: Persister,
     durable_applied: LogIndex,
+    /// The last entry the state machine reflects (Raft's applied index can run ahead of it
+    /// while a received snapshot is being installed).
+    applied: LogIndex,
     /// Proposals collected since the last drain, proposed together, with their request ids.
     queued: Vec<(u64, raft::Payload)>,
     /// Authenticate entries in flight: internal id -> password check.
     authenticating: BTreeMap<u64, VerifyId>,
     /// Requests whose token names an index not applied yet.
     parked: BTreeMap<LogIndex, Vec<Parked>>,
+    /// Requests that arrived before this member published its attributes (etcd serves no
+    /// client before then).
+    waiting_ready: Vec<Parked>,
     /// Writes by internal request id.
     pending: BTreeMap<u64, PendingWrite>,
     deadlines: BTreeSet<(Instant, u64)>,
@@ -162,6 +165,7 @@ pub struct Node {
     receiver: Receiver,
     next_transfer: u64,
     forwards: BTreeMap<u64, PendingForward>,
+    peers: PeerActivity,
     transfer: Option<PendingTransfer>,
     id_prefix: u64,
     next_internal: u64,
@@ -178,7 +182,7 @@ impl fmt::Debug for Node {
             .field("id", &self.cfg.id)
             .field("role", &self.raft.role())
             .field("term", &self.raft.term())
-            .field("applied", &self.raft.applied())
+            .field("applied", &self.applied)
             .finish_non_exhaustive()
     }
 }
@@ -238,9 +242,11 @@ impl Node {
             outputs: VecDeque::new(),
             persister: Persister::default(),
             durable_applied: point.index,
+            applied: point.index,
             queued: Vec::new(),
             authenticating: BTreeMap::new(),
             parked: BTreeMap::new(),
+            waiting_ready: Vec::new(),
             pending: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             reads: Reads::default(),
@@ -248,6 +254,7 @@ impl Node {
             receiver: Receiver::default(),
             next_transfer: 0,
             forwards: BTreeMap::new(),
+            peers: PeerActivity::default(),
             transfer: None,
             published: false,
             publish_proposed_at: None,
@@ -296,7 +303,7 @@ impl Node {
     /// The last applied log index.
     #[must_use]
     pub fn applied_index(&self) -> LogIndex {
-        self.raft.applied()
+        self.applied
     }
 
     /// The commit index.
@@ -348,7 +355,7 @@ impl Node {
         if let Some(output) = self.outputs.pop_front() {
             return Some(output);
         }
-        let applied = self.raft.applied();
+        let applied = self.applied;
         let (id, batch, then_send) = self.persister.seal(&mut self.overlay, applied)?;
         Some(Output::Persist { id, batch, then_send })
     }
@@ -369,7 +376,7 @@ impl Node {
         for f in self.forwards.values() {
             at = at.min(f.deadline);
         }
-        for p in self.parked.values().flatten() {
+        for p in self.parked.values().flatten().chain(self.waiting_ready.iter()) {
             at = at.min(p.deadline);
         }
         for o in self.outgoing.values() {
@@ -408,6 +415,7 @@ impl Node {
     /// May produce: `Send`, `Persist`, `Reply` (applied writes, served reads), `Watch`.
     pub fn handle_peer_message(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
         self.set_now(now);
+        self.peers.heard(from, self.now, self.cfg.election_timeout);
         match message {
             PeerMessage::Raft(m) => {
                 if m.from == from {
@@ -465,6 +473,11 @@ impl Node {
             self.reply(id, Err(ApiError::NoLeader));
             return;
         }
+        if !self.published {
+            let deadline = self.now + self.cfg.request_timeout;
+            self.waiting_ready.push(Parked { id, meta, request, deadline });
+            return;
+        }
         self.route(id, &meta, request);
         self.pump();
     }
@@ -506,14 +519,14 @@ impl Node {
         request: pb::WatchRequest,
     ) {
         self.set_now(now);
-        let applied = self.raft.applied();
+        let applied = self.applied;
         let ai = match self.sm.identify(now, &meta, applied) {
             Ok(crate::auth::Identified::Ready(ai)) => ai,
             // A token from a member ahead of us, or an invalid one: refuse this create.
             Ok(crate::auth::Identified::WaitForApplied(_)) | Err(_) => {
                 let rev = self.sm.revision();
-                let reason = ApiError::InvalidAuthToken.message();
-                self.sm.kv.watches_mut().create_refused(stream, reason, rev, now);
+                let reason = ApiError::InvalidAuthToken.rpc_error_text();
+                self.sm.kv.watches_mut().create_refused(stream, &reason, rev, now);
                 self.pump();
                 return;
             }
@@ -561,14 +574,7 @@ impl Node {
 
     fn reply(&mut self, id: RequestId, mut result: Result<Response, ApiError>) {
         if let Ok(response) = &mut result {
-            let header = self.response_header();
-            let h = response.header_mut();
-            h.cluster_id = header.cluster_id;
-            h.member_id = header.member_id;
-            h.raft_term = header.raft_term;
-            if h.revision == 0 {
-                h.revision = header.revision;
-            }
+            fill_header(response, &self.response_header());
         }
         self.push(Output::Reply { id, result });
     }
@@ -620,7 +626,7 @@ impl Node {
                 return None;
             }
             let deadline = self.now + self.cfg.request_timeout;
-            self.pending.insert(internal, PendingWrite { id, deadline });
+            self.pending.insert(internal, PendingWrite { to: ReplyTo::Client(id), deadline });
             self.deadlines.insert((deadline, internal));
         }
         self.queued.push((internal, data.into()));
@@ -651,6 +657,7 @@ impl Node {
             }
         }
         self.serve_ready_reads();
+        self.check_published();
         self.unpark();
         for (internal, result) in core::mem::take(&mut self.sm.late_answers) {
             self.answer(internal, result);
@@ -684,13 +691,14 @@ impl Node {
             }
         }
         state::record_applied(&mut self.overlay, last.0, last.1);
+        self.applied = last.0;
         self.raft.advance_applied(last.0);
     }
 
     fn answer(&mut self, internal: u64, result: Result<Response, ApiError>) {
         if let Some(p) = self.pending.remove(&internal) {
             self.deadlines.remove(&(p.deadline, internal));
-            self.reply(p.id, result);
+            self.send_answer(p.to, result);
         } else if let Some(check) = self.authenticating.remove(&internal) {
             let result = match result {
                 Ok(Response::Authenticate(r)) => Ok(r),
@@ -706,19 +714,6 @@ impl Node {
                 }
                 None => {}
             }
-        }
-    }
-
-    /// Re-routes parked requests whose index is applied, and refuses expired ones.
-    fn unpark(&mut self) {
-        let applied = self.raft.applied();
-        if self.parked.first_key_value().is_none_or(|(i, _)| *i > applied) {
-            return;
-        }
-        let later = self.parked.split_off(&applied.next());
-        let ready = core::mem::replace(&mut self.parked, later);
-        for p in ready.into_values().flatten() {
-            self.route(p.id, &p.meta, p.request);
         }
     }
 
@@ -759,7 +754,7 @@ impl Node {
     }
 
     fn serve_ready_reads(&mut self) {
-        let ready = self.reads.ready(self.raft.applied());
+        let ready = self.reads.ready(self.applied);
         for read in ready {
             let result =
                 self.sm.serve_read(self.backend.as_ref(), &self.overlay, &read.user, &read.request);
@@ -791,383 +786,32 @@ impl Node {
             }
         }
     }
+}
 
-    fn expire(&mut self, now: Instant) {
-        while let Some(&(deadline, internal)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            if let Some(p) = self.pending.remove(&internal) {
-                let error = if self.raft.leader().is_some() {
-                    ApiError::Timeout
-                } else {
-                    ApiError::TimeoutDueToLeaderFail
-                };
-                self.reply(p.id, Err(error));
-            }
-        }
-        for read in self.reads.expired(now) {
-            self.reply(read.id, Err(ApiError::Timeout));
-        }
-        let mut late = Vec::new();
-        for waiting in self.parked.values_mut() {
-            let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
-            *waiting = keep;
-            late.extend(gone);
-        }
-        self.parked.retain(|_, w| !w.is_empty());
-        for p in late {
-            self.reply(p.id, Err(ApiError::Timeout));
-        }
-        let late: Vec<u64> =
-            self.forwards.iter().filter(|(_, f)| f.deadline <= now).map(|(k, _)| *k).collect();
-        for key in late {
-            if let Some(f) = self.forwards.remove(&key) {
-                self.reply(f.id, Err(ApiError::Timeout));
-            }
-        }
-        if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
-            if let Some(t) = self.transfer.take() {
-                self.reply(t.id, Err(ApiError::Timeout));
-            }
-        }
-        let stalled: Vec<NodeId> =
-            self.outgoing.iter().filter(|(_, o)| o.deadline <= now).map(|(k, _)| *k).collect();
-        for to in stalled {
-            self.outgoing.remove(&to);
-            self.raft.report_snapshot(to, SnapshotStatus::Failed);
-            self.pump();
-        }
+/// Fills a response's header as etcd does: cluster, member and term always; the revision only
+/// where etcd sets one (the KV store's, unless the response already carries its own). Alarm
+/// responses have no header; membership responses have no revision.
+fn fill_header(response: &mut Response, header: &pb::ResponseHeader) {
+    let keeps_revision = !matches!(
+        response,
+        Response::MemberAdd(_)
+            | Response::MemberRemove(_)
+            | Response::MemberUpdate(_)
+            | Response::MemberList(_)
+            | Response::MemberPromote(_)
+    );
+    if let Response::Alarm(alarm) = response {
+        alarm.header = None;
+        return;
     }
-
-    /// Time-driven work of the state machine: lease expiry and checkpoints and automatic
-    /// compaction (leader), physical compaction steps, token expiry, watch progress, publishing
-    /// our attributes.
-    fn periodic(&mut self, now: Instant) {
-        if self.raft.is_leader() {
-            for request in self.sm.lease_proposals(now) {
-                let _ = self.propose(None, request);
-            }
-            let current = self.sm.kv.current_revision();
-            let compact_to = self.sm.auto_compactor.as_mut().and_then(|c| c.poll(now, current));
-            if let Some(rev) = compact_to {
-                let request = pb::CompactionRequest { revision: rev.0, physical: false };
-                let _ = self.propose(
-                    None,
-                    pb::InternalRaftRequest { compaction: Some(request), ..Default::default() },
-                );
-            }
-        }
-        self.sm.compaction_step(self.backend.as_ref(), &mut self.overlay);
-        let storage = crate::mvcc::StorageRef::new(self.backend.as_ref(), &self.overlay);
-        self.sm.kv.sync_watchers(storage);
-        self.sm.kv.watch_timeout(now);
-        self.sm.auth.handle_timeout(now);
-        if !self.published && self.raft.leader().is_some() {
-            self.publish_attributes();
-        }
-    }
-
-    fn publish_attributes(&mut self) {
-        let up_to_date = self
-            .sm
-            .members()
-            .get(self.cfg.id)
-            .is_some_and(|m| m.name == self.cfg.name && m.client_urls == self.cfg.client_urls);
-        if up_to_date {
-            self.published = true;
-            return;
-        }
-        if self.sm.members().get(self.cfg.id).is_none()
-            || self.publish_proposed_at.is_some_and(|t| self.now < t + self.cfg.request_timeout)
-        {
-            return;
-        }
-        self.publish_proposed_at = Some(self.now);
-        let attr = oxcd_proto::membershippb::ClusterMemberAttrSetRequest {
-            member_id: self.cfg.id.0,
-            member_attributes: Some(oxcd_proto::membershippb::Attributes {
-                name: self.cfg.name.clone(),
-                client_urls: self.cfg.client_urls.clone(),
-            }),
-        };
-        let _ = self.propose(
-            None,
-            pb::InternalRaftRequest { cluster_member_attr_set: Some(attr), ..Default::default() },
-        );
-    }
-
-    /// Compacts the Raft log once enough of it is covered by the durable state machine.
-    fn compact_log(&mut self) {
-        let first = self.raft.first_index().0;
-        let durable = self.durable_applied.0;
-        if durable >= first + self.cfg.snapshot_count + CATCH_UP_ENTRIES {
-            let _ = self.raft.compact(LogIndex(durable - CATCH_UP_ENTRIES));
-            self.pump();
-        }
-    }
-
-    // ---- snapshots ----
-
-    fn start_snapshot(&mut self, to: NodeId) {
-        if self.outgoing.contains_key(&to) {
-            return;
-        }
-        self.next_transfer += 1;
-        let raft = &self.raft;
-        match Outgoing::start(
-            self.next_transfer,
-            self.backend.as_ref(),
-            |i| raft.term_at(i),
-            self.now,
-        ) {
-            Some(out) => {
-                self.outgoing.insert(to, out);
-                self.send_chunks(to);
-            }
-            None => self.raft.report_snapshot(to, SnapshotStatus::Failed),
-        }
-    }
-
-    fn send_chunks(&mut self, to: NodeId) {
-        let term = self.raft.term();
-        let chunk_bytes = self.cfg.snapshot_chunk_bytes;
-        while let Some(chunk) =
-            self.outgoing.get_mut(&to).and_then(|o| o.next_chunk(term, chunk_bytes))
-        {
-            self.push(Output::Send { to, message: PeerMessage::SnapshotChunk(chunk) });
-        }
-    }
-
-    fn receive_ack(&mut self, from: NodeId, ack: &SnapshotAck) {
-        let now = self.now;
-        let Some(out) = self.outgoing.get_mut(&from) else { return };
-        if out.transfer != ack.transfer {
-            return;
-        }
-        match out.handle_ack(ack, now) {
-            AckOutcome::Continue => self.send_chunks(from),
-            AckOutcome::Delivered => {
-                let index = out.meta.index;
-                self.outgoing.remove(&from);
-                self.raft.report_snapshot(from, SnapshotStatus::Delivered { index });
-            }
-            AckOutcome::Failed => {
-                self.outgoing.remove(&from);
-                self.raft.report_snapshot(from, SnapshotStatus::Failed);
-            }
-        }
-    }
-
-    fn receive_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) {
-        if chunk.term < self.raft.term() {
-            let ack = SnapshotAck { transfer: chunk.transfer, seq: chunk.seq, ok: false };
-            self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
-            return;
-        }
-        match self.receiver.handle_chunk(from, chunk) {
-            ChunkOutcome::Stage { batch, ack, complete } => {
-                self.persister.add_staging(batch, from, PeerMessage::SnapshotAck(ack), complete);
-            }
-            ChunkOutcome::Refuse(ack) => {
-                self.push(Output::Send { to: from, message: PeerMessage::SnapshotAck(ack) });
-            }
-        }
-    }
-
-    /// Every chunk of the current incoming snapshot is durable: let Raft decide.
-    fn snapshot_staged(&mut self) {
-        let Some(incoming) = self.receiver.current.take() else { return };
-        // Refused snapshots leave their records in staging; the next transfer clears them.
-        let _ = self.raft.handle_snapshot(incoming.from, incoming.term, incoming.meta);
-        self.pump();
-    }
-
-    /// A snapshot install is durable: the state machine is the snapshot's now.
-    fn snapshot_installed(&mut self, index: LogIndex) {
-        self.overlay.clear();
-        let restored =
-            self.sm.restore(self.backend.as_ref(), &self.cfg, self.now, self.raft.is_leader());
-        // The snapshot was validated chunk by chunk and by Raft; one that does not load is a
-        // broken invariant, not bad input.
-        assert!(restored.is_ok(), "installed snapshot does not load: {restored:?}");
-        self.durable_applied = self.durable_applied.max(index);
-        self.push(Output::MembersChanged {
-            members: self.sm.members().members().cloned().collect(),
-        });
-    }
-
-    // ---- forwarding ----
-
-    fn answer_forward(&mut self, from: NodeId, id: u64, request: Forwarded) {
-        let reply = if self.raft.is_leader() {
-            self.sm.answer_forwarded(self.now, &request)
-        } else {
-            ForwardedReply::NotLeader
-        };
-        self.push(Output::Send { to: from, message: PeerMessage::ForwardReply { id, reply } });
-    }
-
-    fn complete_forward(&mut self, id: u64, reply: ForwardedReply) {
-        let Some(f) = self.forwards.remove(&id) else { return };
-        let result = route::forwarded_response(f.lease, reply);
-        self.reply(f.id, result);
-    }
-
-    fn forward(&mut self, id: RequestId, request: Forwarded, lease: crate::ids::LeaseId) {
-        let leader = self.raft.leader();
-        if !leader.is_some() {
-            self.reply(id, Err(ApiError::NoLeader));
-            return;
-        }
-        let key = self.next_internal_id();
-        let deadline = self.now + self.cfg.request_timeout;
-        self.forwards.insert(key, PendingForward { id, deadline, lease });
-        self.push(Output::Send { to: leader, message: PeerMessage::Forward { id: key, request } });
-    }
-
-    /// Routes one client request: served now, after a read index, through Raft, or forwarded.
-    fn route(&mut self, id: RequestId, meta: &RequestMeta, request: Request) {
-        let ai = match self.sm.identify(self.now, meta, self.raft.applied()) {
-            Ok(crate::auth::Identified::Ready(ai)) => ai,
-            Ok(crate::auth::Identified::WaitForApplied(index)) => {
-                let deadline = self.now + self.cfg.request_timeout;
-                let parked = Parked { id, meta: meta.clone(), request, deadline };
-                self.parked.entry(index).or_default().push(parked);
-                return;
-            }
-            Err(e) => {
-                self.reply(id, Err(e));
-                return;
-            }
-        };
-        if let Err(e) = self.sm.check_request(&ai, &request) {
-            self.reply(id, Err(e));
-            return;
-        }
-        match route::classify(&request, self.cfg.max_txn_ops) {
-            route::Route::Invalid(e) => self.reply(id, Err(e)),
-            route::Route::Local => self.serve_local(id, ai, request),
-            route::Route::LinearizableRead => {
-                if self.reads.len() >= self.cfg.max_pending_requests {
-                    self.reply(id, Err(ApiError::TooManyRequests));
-                    return;
-                }
-                let deadline = self.now + self.cfg.request_timeout;
-                self.reads.enqueue(WaitingRead { id, request, user: ai, deadline });
-            }
-            route::Route::Propose => {
-                if self.sm.quota_exceeded(&request) {
-                    self.raise_no_space();
-                    self.reply(id, Err(ApiError::NoSpace));
-                    return;
-                }
-                match self.sm.to_internal(&mut self.rng, &ai, request) {
-                    Ok(internal) => {
-                        let _ = self.propose(Some(id), internal);
-                    }
-                    Err(e) => self.reply(id, Err(e)),
-                }
-            }
-            route::Route::Member => self.member_request(id, request),
-            route::Route::Verify => {
-                let Request::Authenticate(r) = request else { return };
-                match self.sm.auth.start_authenticate(id.0, &r.name, &r.password) {
-                    Ok(verify) => self.push(Output::VerifyPassword(verify)),
-                    Err(e) => self.reply(id, Err(e)),
-                }
-            }
-        }
-    }
-
-    /// Raises the NOSPACE alarm for this member (once).
-    fn raise_no_space(&mut self) {
-        if self.sm.no_space() {
-            return;
-        }
-        let alarm = pb::AlarmRequest {
-            action: pb::alarm_request::AlarmAction::Activate as i32,
-            member_id: self.cfg.id.0,
-            alarm: pb::AlarmType::Nospace as i32,
-        };
-        let _ = self
-            .propose(None, pb::InternalRaftRequest { alarm: Some(alarm), ..Default::default() });
-    }
-
-    /// Requests answered by this member from its own state (or, for leases, by the leader).
-    fn serve_local(&mut self, id: RequestId, ai: crate::auth::AuthInfo, request: Request) {
-        let result = match request {
-            Request::Status(_) => Ok(Response::Status(self.status())),
-            Request::MoveLeader(r) => {
-                let target = NodeId(r.target_id);
-                if !self.raft.is_leader() {
-                    Err(ApiError::NotLeader)
-                } else if target == self.cfg.id {
-                    Ok(Response::MoveLeader(Default::default()))
-                } else if self.transfer.is_some() {
-                    Err(ApiError::TooManyRequests)
-                } else if self.raft.transfer_leader(target).is_err() {
-                    Err(ApiError::BadLeaderTransferee)
-                } else {
-                    // Answered when the target leads, or at the deadline.
-                    let deadline = self.now + self.cfg.request_timeout;
-                    self.transfer = Some(PendingTransfer { id, target, deadline });
-                    return;
-                }
-            }
-            Request::LeaseKeepAlive(r) if !self.raft.is_leader() => {
-                let lease = crate::ids::LeaseId(r.id);
-                self.forward(id, Forwarded::LeaseKeepAlive { lease }, lease);
-                return;
-            }
-            Request::LeaseTimeToLive(r) if !self.raft.is_leader() => {
-                let lease = crate::ids::LeaseId(r.id);
-                self.forward(id, Forwarded::LeaseTimeToLive { lease, keys: r.keys }, lease);
-                return;
-            }
-            other => {
-                self.sm.serve_local(self.now, self.backend.as_ref(), &self.overlay, &ai, other)
-            }
-        };
-        self.reply(id, result);
-    }
-
-    fn status(&self) -> pb::StatusResponse {
-        let (db_size, db_size_in_use) = (self.sm.size_bytes, self.sm.size_in_use_bytes);
-        pb::StatusResponse {
-            header: Some(self.response_header()),
-            version: ETCD_SERVER_VERSION.into(),
-            db_size,
-            leader: self.raft.leader().0,
-            raft_index: self.raft.commit_index().0,
-            raft_term: self.raft.term().0,
-            raft_applied_index: self.raft.applied().0,
-            errors: self.sm.alarm_errors(),
-            db_size_in_use,
-            is_learner: self.raft.is_learner(),
-            ..Default::default()
-        }
-    }
-
-    fn member_request(&mut self, id: RequestId, request: Request) {
-        let (change, mut cc) = match self.sm.member_change(&mut self.rng, &self.raft, &request) {
-            Ok(x) => x,
-            Err(e) => {
-                self.reply(id, Err(e));
-                return;
-            }
-        };
-        let internal = self.next_internal_id();
-        cc.context = codec::encode(&(internal, change));
-        match self.raft.propose_conf_change(&cc) {
-            Ok(_) => {
-                let deadline = self.now + self.cfg.request_timeout;
-                self.pending.insert(internal, PendingWrite { id, deadline });
-                self.deadlines.insert((deadline, internal));
-            }
-            Err(e) => self.reply(id, Err(propose_error(e))),
-        }
+    let h = response.header_mut();
+    h.cluster_id = header.cluster_id;
+    h.member_id = header.member_id;
+    h.raft_term = header.raft_term;
+    if !keeps_revision {
+        h.revision = 0;
+    } else if h.revision == 0 {
+        h.revision = header.revision;
     }
 }
 

@@ -2,8 +2,10 @@
 //! requests a follower forwards to the leader (lease keep-alives and time-to-live, which only
 //! the leader can answer). Encoded with bincode by the peer codec.
 
-use crate::ids::{LeaseId, Term};
+use crate::ids::{LeaseId, NodeId, Term};
+use crate::membership::Member;
 use crate::raft::{Message, SnapshotMeta};
+use alloc::string::String;
 use alloc::vec::Vec;
 use bincode::{Decode, Encode};
 use core::fmt;
@@ -33,9 +35,40 @@ pub enum PeerMessage {
     },
 }
 
+/// A membership change a follower forwards (only the leader proposes them).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum MemberOp {
+    /// MemberAdd.
+    Add {
+        /// The new member's peer URLs.
+        peer_urls: Vec<String>,
+        /// Add it as a learner.
+        is_learner: bool,
+    },
+    /// MemberRemove.
+    Remove {
+        /// The member removed.
+        id: NodeId,
+    },
+    /// MemberUpdate.
+    Update {
+        /// The member updated.
+        id: NodeId,
+        /// Its new peer URLs.
+        peer_urls: Vec<String>,
+    },
+    /// MemberPromote.
+    Promote {
+        /// The learner promoted.
+        id: NodeId,
+    },
+}
+
 /// Requests a follower forwards to the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Forwarded {
+    /// A membership change.
+    Member(MemberOp),
     /// Renew a lease.
     LeaseKeepAlive {
         /// The lease.
@@ -69,6 +102,15 @@ pub enum ForwardedReply {
     },
     /// The lease does not exist.
     LeaseNotFound,
+    /// A membership change was applied.
+    Member {
+        /// The member added, for MemberAdd.
+        member: Option<Member>,
+        /// Every member after the change.
+        members: Vec<Member>,
+    },
+    /// The request failed with this error (an index into `ApiError::ALL`).
+    Error(u16),
     /// The recipient is not the leader (any more).
     NotLeader,
 }

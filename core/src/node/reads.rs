@@ -101,6 +101,10 @@ impl Reads {
             out.extend(late);
         };
         take(&mut self.queued);
+        if self.queued.is_empty() {
+            // Nothing left to retry: a past retry time must not keep waking the driver.
+            self.retry_at = None;
+        }
         if let Some((_, reads)) = self.in_flight.as_mut() {
             take(reads);
         }
@@ -119,6 +123,7 @@ impl Reads {
             .chain(self.in_flight.iter().flat_map(|(_, r)| r.iter()))
             .chain(self.confirmed.values().flatten())
             .map(|r| r.deadline);
-        deadlines.chain(self.retry_at).min()
+        let retry = self.retry_at.filter(|_| !self.queued.is_empty());
+        deadlines.chain(retry).min()
     }
 }

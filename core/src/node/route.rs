@@ -170,7 +170,6 @@ impl StateMachine {
             Request::Put(r) => auth.check_put_request(ai, r, leases),
             Request::DeleteRange(r) => auth.check_delete_range_request(ai, r),
             Request::Txn(r) => auth.check_txn(ai, r, leases),
-            Request::Compact(_) => auth.check_admin(ai),
             Request::LeaseRevoke(r) => auth.check_lease_revoke(ai, LeaseId(r.id), leases),
             Request::LeaseKeepAlive(r) => auth.check_lease_keep_alive(ai, LeaseId(r.id), leases),
             Request::LeaseTimeToLive(r) => auth.check_lease_time_to_live(ai, LeaseId(r.id), leases),
@@ -327,6 +326,8 @@ impl StateMachine {
                     Err(_) => ForwardedReply::NotLeader,
                 }
             }
+            // Membership changes are proposed by the Node itself, not answered from state.
+            Forwarded::Member(_) => ForwardedReply::NotLeader,
         }
     }
 
@@ -406,7 +407,11 @@ impl StateMachine {
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => match self.auth.check_watch(ai, &create) {
                 Ok(()) => self.kv.watch_create(stream, &create, now),
-                Err(e) => self.kv.watches_mut().create_refused(stream, e.message(), rev, now),
+                Err(e) => {
+                    // etcd puts the whole gRPC error text in the cancel reason.
+                    let reason = e.rpc_error_text();
+                    self.kv.watches_mut().create_refused(stream, &reason, rev, now);
+                }
             },
             Some(RequestUnion::CancelRequest(cancel)) => {
                 self.kv.watch_cancel(stream, cancel.watch_id)
@@ -449,5 +454,9 @@ pub(super) fn forwarded_response(
             }))
         }
         ForwardedReply::NotLeader => Err(ApiError::NotLeader),
+        ForwardedReply::Error(index) => {
+            Err(ApiError::ALL.get(usize::from(index)).copied().unwrap_or(ApiError::NotCapable))
+        }
+        ForwardedReply::Member { .. } => Err(ApiError::NotCapable),
     }
 }

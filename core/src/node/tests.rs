@@ -386,24 +386,47 @@ fn leases_expire_through_the_leader_and_take_their_keys() {
 fn members_can_be_added_and_removed() {
     let mut c = Cluster::new(3);
     let leader = c.elect();
+    // etcd wants every member connected for its health interval before a reconfiguration.
+    let add_learner = || {
+        Request::MemberAdd(pb::MemberAddRequest {
+            peer_urls: vec!["http://10.0.0.9:2380".into()],
+            is_learner: true,
+        })
+    };
+    assert_eq!(c.request(leader, add_learner()), Err(ApiError::Unhealthy));
+    c.run_for(Duration::from_secs(6));
     let add = Request::MemberAdd(pb::MemberAddRequest {
         peer_urls: vec!["http://10.0.0.9:2380".into()],
         is_learner: true,
     });
-    let Response::MemberAdd(added) = c.request(leader, add).unwrap() else { panic!() };
+    // Asked on a follower, the change is forwarded to the leader.
+    let follower = *c.members.keys().find(|id| **id != leader).unwrap();
+    let Response::MemberAdd(added) = c.request(follower, add).unwrap() else { panic!() };
     assert_eq!(added.members.len(), 4);
+    assert_eq!(added.header.as_ref().unwrap().revision, 0, "member responses carry no revision");
+    // An unstarted member is never connected: further additions are refused until it goes.
+    assert_eq!(c.request(leader, add_learner()), Err(ApiError::Unhealthy));
     assert!(added.member.as_ref().unwrap().is_learner);
-    let dup = Request::MemberAdd(pb::MemberAddRequest {
-        peer_urls: vec!["http://10.0.0.9:2380".into()],
-        is_learner: false,
-    });
-    assert_eq!(c.request(leader, dup), Err(ApiError::PeerUrlExist));
     let id = added.member.unwrap().id;
     let remove = Request::MemberRemove(pb::MemberRemoveRequest { id });
     let Response::MemberRemove(removed) = c.request(leader, remove).unwrap() else { panic!() };
     assert_eq!(removed.members.len(), 3);
     let again = Request::MemberRemove(pb::MemberRemoveRequest { id });
-    assert_eq!(c.request(leader, again), Err(ApiError::MemberNotFound));
+    assert_eq!(c.request(follower, again), Err(ApiError::MemberNotFound));
+    let dup = Request::MemberAdd(pb::MemberAddRequest {
+        peer_urls: vec!["http://10.0.0.1:2380".into()],
+        is_learner: true,
+    });
+    assert_eq!(c.request(leader, dup), Err(ApiError::PeerUrlExist));
+}
+
+#[test]
+fn the_only_member_cannot_be_removed() {
+    let mut c = Cluster::new(1);
+    let leader = c.elect();
+    c.run_for(Duration::from_secs(1));
+    let remove = Request::MemberRemove(pb::MemberRemoveRequest { id: leader.0 });
+    assert_eq!(c.request(leader, remove), Err(ApiError::MemberNotEnoughStarted));
 }
 
 #[test]

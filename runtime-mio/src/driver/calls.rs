@@ -13,7 +13,7 @@ use prost::Message;
 
 use super::passwords::needs_hash;
 use super::workers::AdminAction;
-use super::{Driver, Phase};
+use super::{Driver, ListenerKind, Phase};
 use crate::api::grpc::{undecodable, unknown_method};
 use crate::api::http::{self as http_api, HealthQuery, HttpRoute};
 use crate::api::{api_status, decode_unary, encode_response, stream_kind, StreamKind, UnaryCall};
@@ -136,8 +136,28 @@ impl Driver {
         n
     }
 
+    fn listener_kind(&self, peer: &PeerInfo) -> ListenerKind {
+        self.config.listeners.get(peer.listener.0 as usize).map_or(ListenerKind::Client, |l| l.kind)
+    }
+
     fn on_incoming(&mut self, now: StdInstant, incoming: Incoming) {
         let core_now = self.clock.core(now);
+        // gRPC is served on `--listen-client-urls` only.
+        match &incoming {
+            Incoming::Unary { call, method, peer, .. }
+                if self.listener_kind(peer) != ListenerKind::Client =>
+            {
+                self.client.reply_unary(*call, Err(unknown_method(method)));
+                return;
+            }
+            Incoming::StreamOpened { call, method, peer, .. }
+                if self.listener_kind(peer) != ListenerKind::Client =>
+            {
+                self.client.stream_finish(*call, unknown_method(method));
+                return;
+            }
+            _ => {}
+        }
         match incoming {
             Incoming::Unary { call, method, metadata, message, peer } => {
                 let meta = grpc_meta(self.config.client_cert_auth, &metadata, &peer);
@@ -204,12 +224,12 @@ impl Driver {
                         }
                     }
                     StreamKind::Snapshot => match pb::SnapshotRequest::decode(&message[..]) {
-                        Ok(_) => self.admin_check(
-                            now,
-                            call,
-                            meta,
-                            AdminAction::Snapshot { gateway: false },
-                        ),
+                        Ok(_) => {
+                            // From here on the snapshot worker owns the call.
+                            self.calls.streams.remove(&call);
+                            let action = AdminAction::Snapshot { gateway: false };
+                            self.admin_check(now, call, meta, action);
+                        }
                         Err(e) => self.fail_stream(core_now, call, undecodable(&e)),
                     },
                 }
@@ -427,12 +447,12 @@ impl Driver {
 
     fn on_http(&mut self, now: StdInstant, request: HttpRequest, peer: &PeerInfo) {
         let call = request.id;
-        let route = http_api::route(
-            &request.method,
-            &request.path,
-            &request.query,
-            self.config.enable_gateway,
-        );
+        let kind = self.listener_kind(peer);
+        let gateway = self.config.enable_gateway && kind != ListenerKind::Metrics;
+        let route = match http_api::route(&request.method, &request.path, &request.query, gateway) {
+            HttpRoute::Version if kind == ListenerKind::Metrics => HttpRoute::NotFound,
+            other => other,
+        };
         let text = http_api::text_headers();
         let json_h = http_api::json_headers();
         match route {

@@ -26,9 +26,9 @@
 
 mod calls;
 pub mod passwords;
+pub mod peers;
 mod workers;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +45,7 @@ use oxcd_core::{Instant, NodeId};
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_storage_lmdb::{LmdbStorage, WriteError};
 
+use crate::peer::{PeerTransport, PeerTransportConfig};
 use crate::transport::{ClientTransport, ListenUrl, TransportConfig};
 use calls::{Calls, Pending};
 use passwords::{PasswordDone, PasswordPool};
@@ -52,6 +53,10 @@ use workers::Workers;
 
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The client transport's tokens start here...
+const CLIENT_TOKENS: usize = 1 << 20;
+/// ... and the peer transport's here.
+const PEER_TOKENS: usize = 1 << 28;
 /// Rounds of "drain input, drain output, flush" per turn before sleeping again.
 const ROUNDS_PER_TURN: usize = 8;
 
@@ -62,6 +67,19 @@ pub struct ClientListener {
     pub url: ListenUrl,
     /// TLS for `https://` and `unixs://`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What it serves.
+    pub kind: ListenerKind,
+}
+
+/// What a client listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// gRPC and HTTP (`--listen-client-urls`).
+    Client,
+    /// HTTP only: endpoints and the JSON gateway (`--listen-client-http-urls`).
+    HttpOnly,
+    /// `/metrics` and the health endpoints only (`--listen-metrics-urls`).
+    Metrics,
 }
 
 /// Everything the loop needs besides the storage.
@@ -92,6 +110,9 @@ pub struct DriverConfig {
     pub drain_timeout: Duration,
     /// Stop on SIGTERM/SIGINT (off for drivers embedded in tests).
     pub handle_signals: bool,
+    /// The peer transport (listen URLs, TLS, certificate rules); `None` for a member that
+    /// never talks to others. Its `token_base` is set by the driver.
+    pub peer: Option<PeerTransportConfig>,
 }
 
 impl DriverConfig {
@@ -111,6 +132,7 @@ impl DriverConfig {
             storage_size_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(5),
             handle_signals: true,
+            peer: None,
         }
     }
 }
@@ -223,6 +245,7 @@ pub struct Driver {
     node: Node,
     storage: LmdbStorage,
     client: ClientTransport,
+    peer: Option<PeerTransport>,
     passwords: PasswordPool,
     workers: Workers,
     calls: Calls,
@@ -254,11 +277,22 @@ impl Driver {
         let clock = Clock { epoch };
         let mut transport = config.transport.clone();
         transport.max_request_bytes = config.node.max_request_bytes;
+        transport.token_base = CLIENT_TOKENS;
         let mut client = ClientTransport::new(poll.registry(), waker.clone(), transport)
             .map_err(|e| DriverError::Config(e.to_string()))?;
         for l in &config.listeners {
             client.listen(&l.url, l.tls.clone())?;
         }
+        let peer = match &config.peer {
+            Some(p) => {
+                let mut p = p.clone();
+                p.token_base = PEER_TOKENS;
+                let t = PeerTransport::new(poll.registry(), waker.clone(), p, clock.core(epoch))
+                    .map_err(|e| DriverError::Config(e.to_string()))?;
+                Some(t)
+            }
+            None => None,
+        };
         let signals = if config.handle_signals {
             let mut s = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGTERM,
@@ -297,6 +331,7 @@ impl Driver {
             node,
             storage,
             client,
+            peer,
             passwords,
             calls: Calls::default(),
             signals,
@@ -318,6 +353,12 @@ impl Driver {
                 self.client.local_addr(crate::transport::ListenerId(u32::try_from(i).ok()?))
             })
             .collect()
+    }
+
+    /// The bound address of each peer listener, in order.
+    #[must_use]
+    pub fn peer_addrs(&self) -> Vec<SocketAddr> {
+        self.peer.as_ref().map(PeerTransport::local_addrs).unwrap_or_default()
     }
 
     /// A handle that stops the loop from another thread.
@@ -354,7 +395,11 @@ impl Driver {
                     WAKER => woke = true,
                     SIGNALS => self.on_signals(now),
                     t if self.client.owns_token(t) => self.client.handle_event(event, now),
-                    _ => {}
+                    t => {
+                        if let Some(peer) = self.peer.as_mut().filter(|p| p.owns(t)) {
+                            peer.handle_event(self.clock.core(now), event);
+                        }
+                    }
                 }
             }
             if woke {
@@ -373,6 +418,9 @@ impl Driver {
         if let Some(t) = self.client.poll_timeout() {
             at = at.min(t);
         }
+        if let Some(t) = self.peer.as_ref().and_then(PeerTransport::poll_timeout) {
+            at = at.min(self.clock.std(t));
+        }
         match self.phase {
             Phase::Running => {}
             Phase::Transferring { deadline } | Phase::Draining { deadline } => {
@@ -384,6 +432,9 @@ impl Driver {
 
     fn on_wake(&mut self, now: StdInstant) {
         self.client.handle_wake(now);
+        if let Some(peer) = self.peer.as_mut() {
+            peer.handle_wake(self.clock.core(now));
+        }
         if self.stop.swap(false, Ordering::AcqRel) {
             tracing::info!("stop requested; shutting down");
             self.begin_shutdown(now, StopReason::Requested);
@@ -414,11 +465,16 @@ impl Driver {
             let (size, in_use) = (self.storage.size_bytes(), self.storage.size_in_use_bytes());
             self.node.handle_storage_size(core_now, size, in_use);
         }
+        if let Some(peer) = self.peer.as_mut() {
+            if peer.poll_timeout().is_some_and(|t| t <= core_now) {
+                peer.handle_timeout(core_now);
+            }
+        }
         if self.node.poll_timeout() <= core_now {
             self.node.handle_timeout(core_now);
         }
         for _ in 0..ROUNDS_PER_TURN {
-            let handled = self.take_client_input(now);
+            let handled = self.take_client_input(now) + self.take_peer_input(core_now);
             self.drain_node(now)?;
             self.client.handle_wake(now);
             if handled == 0 {
@@ -482,13 +538,36 @@ impl Driver {
     }
 
     fn send_peer(&mut self, to: NodeId, message: &oxcd_core::node::PeerMessage) {
-        // The peer transport is wired in by the server once it exists; a single member has
-        // nobody to send to.
-        tracing::trace!(to = %format!("{:x}", to.get()), %message, "no peer transport: message dropped");
+        let now = self.clock.core(StdInstant::now());
+        match self.peer.as_mut() {
+            Some(peer) => peers::send(peer, now, to, message),
+            None => {
+                tracing::trace!(to = %format!("{:x}", to.get()), %message, "no peer transport: message dropped")
+            }
+        }
+    }
+
+    /// Step 2 for peer input: every received message to the Node, then connection news.
+    fn take_peer_input(&mut self, now: Instant) -> usize {
+        let Some(peer) = self.peer.as_mut() else { return 0 };
+        let mut n = 0;
+        while let Some(incoming) = peer.poll_incoming() {
+            n += 1;
+            if let Some(message) = peers::decode(incoming.from, &incoming.payload) {
+                self.node.handle_peer_message(now, incoming.from, message);
+            }
+        }
+        while let Some(event) = peer.poll_event() {
+            peers::log_event(&event);
+        }
+        n
     }
 
     fn members_changed(&mut self, members: Vec<Member>) {
         tracing::info!(members = members.len(), "membership changed");
+        if let Some(peer) = self.peer.as_mut() {
+            peer.set_peers(self.clock.core(StdInstant::now()), peers::address_book(&members));
+        }
         self.members = members;
     }
 
@@ -558,15 +637,19 @@ impl Driver {
         self.start_draining(now);
     }
 
-    /// The voter (not this member) with the highest matched log index.
+    /// The connected, recently active voter (not this member) with the highest matched log
+    /// index.
     fn transferee(&self) -> Option<NodeId> {
         let raft = self.node.raft();
         let me = self.node.id();
+        let connected = |id: NodeId| self.peer.as_ref().is_some_and(|p| p.is_connected(id));
         raft.conf_state()
             .voters
             .iter()
-            .filter(|id| **id != me)
-            .filter_map(|id| raft.progress(*id).map(|p| (p.match_index, *id)))
+            .filter(|id| **id != me && connected(**id))
+            .filter_map(|id| {
+                raft.progress(*id).filter(|p| p.recent_active).map(|p| (p.match_index, *id))
+            })
             .max()
             .map(|(_, id)| id)
     }
@@ -619,10 +702,4 @@ impl Driver {
             member_id: self.node.id().get(),
         }
     }
-}
-
-/// Members by id with their peer URLs (for the peer transport's address book).
-#[must_use]
-pub fn peer_book(members: &[Member]) -> BTreeMap<NodeId, Vec<String>> {
-    members.iter().map(|m| (m.id, m.peer_urls.clone())).collect()
 }

@@ -49,6 +49,9 @@ pub(crate) struct Conn {
     /// Closing started: the protocol is gone, bytes are being flushed.
     pub(crate) closing_since: Option<Instant>,
     write_shut: bool,
+    /// TLS close_notify queued (only after every plaintext byte went into TLS: rustls drops
+    /// plaintext written after it).
+    close_notify_sent: bool,
     /// The deadline registered in the transport's timer set.
     pub(crate) deadline: Option<Instant>,
     pub(crate) conn_waker: Waker,
@@ -73,6 +76,7 @@ impl Conn {
             draining_since: None,
             closing_since: None,
             write_shut: false,
+            close_notify_sent: false,
             deadline: None,
             conn_waker,
         }
@@ -307,7 +311,6 @@ impl Conn {
         }
         self.cancel_calls(sink);
         self.proto = Proto::Closing;
-        self.io.send_close_notify();
         self.closing_since = Some(now);
         self.drive_closing(scratch)
     }
@@ -315,6 +318,13 @@ impl Conn {
     fn drive_closing(&mut self, scratch: &mut [u8]) -> Outcome {
         if self.io.flush().is_err() {
             return Outcome::Dead;
+        }
+        if !self.close_notify_sent && self.io.output_bytes() == 0 {
+            self.io.send_close_notify();
+            self.close_notify_sent = true;
+            if self.io.flush().is_err() {
+                return Outcome::Dead;
+            }
         }
         if self.io.has_output() {
             return Outcome::Open;

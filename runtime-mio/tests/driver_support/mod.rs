@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use oxcd_core::membership::Member;
 use oxcd_core::node::{InitialCluster, NodeConfig};
 use oxcd_core::NodeId;
-use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, DriverHandle, StopReason};
+use oxcd_runtime_mio::driver::{
+    ClientListener, Driver, DriverConfig, DriverHandle, ListenerKind, StopReason,
+};
 use oxcd_runtime_mio::tls::{server_config, ServerTlsOptions};
 use oxcd_runtime_mio::transport::ListenUrl;
 use oxcd_storage_lmdb::{LmdbStorage, MemberIdentity, OpenOptions};
@@ -29,6 +31,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 pub struct TestMember {
     pub addr: SocketAddr,
+    /// A `--listen-metrics-urls` listener.
+    pub metrics_addr: SocketAddr,
     pub dir: tempfile::TempDir,
     handle: DriverHandle,
     done: mpsc::Receiver<Result<StopReason, String>>,
@@ -89,8 +93,18 @@ impl TestMember {
             None => ("http://127.0.0.1:0", None),
         };
         config.client_cert_auth = tls.is_some_and(|t| t.client_cert_auth);
-        config.listeners =
-            vec![ClientListener { url: ListenUrl::parse(url).unwrap(), tls: server_tls }];
+        config.listeners = vec![
+            ClientListener {
+                url: ListenUrl::parse(url).unwrap(),
+                tls: server_tls,
+                kind: ListenerKind::Client,
+            },
+            ClientListener {
+                url: ListenUrl::parse("http://127.0.0.1:0").unwrap(),
+                tls: None,
+                kind: ListenerKind::Metrics,
+            },
+        ];
         // The Node holds a non-Send backend: the driver is built on its own thread.
         let (tx, done) = mpsc::channel();
         let (ready_tx, ready) = mpsc::channel();
@@ -98,12 +112,14 @@ impl TestMember {
             .name("oxcd-test-member".into())
             .spawn(move || {
                 let driver = Driver::new(config, storage).unwrap();
-                let _ = ready_tx.send((driver.client_addrs()[0], driver.handle()));
+                let addrs = driver.client_addrs();
+                let _ = ready_tx.send((addrs[0], addrs[1], driver.handle()));
                 let _ = tx.send(driver.run().map_err(|e| e.to_string()));
             })
             .unwrap();
-        let (addr, handle) = ready.recv_timeout(WAIT).expect("the member did not start");
-        let m = TestMember { addr, dir, handle, done, stopped: false };
+        let (addr, metrics_addr, handle) =
+            ready.recv_timeout(WAIT).expect("the member did not start");
+        let m = TestMember { addr, metrics_addr, dir, handle, done, stopped: false };
         m.wait_for_leader(tls.map(|t| &t.pki));
         m
     }

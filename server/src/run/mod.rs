@@ -5,10 +5,13 @@ mod logging;
 
 use std::path::Path;
 
+use oxcd_core::identity::PeerCertRules;
 use oxcd_core::membership::Member;
 use oxcd_core::mvcc::auto_compact::AutoCompactionMode;
 use oxcd_core::node::{InitialCluster, NodeConfig};
-use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, StopReason};
+use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
+use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
+use oxcd_runtime_mio::peer::{PeerTls, PeerTransportConfig, PeerUrl};
 use oxcd_runtime_mio::tls::{auto_tls_hosts, server_config, ServerTlsOptions};
 use oxcd_runtime_mio::transport::{ListenUrl, TransportConfig};
 use oxcd_storage_lmdb::{ExpectedIdentity, LmdbStorage, MemberIdentity, OpenOptions};
@@ -115,23 +118,27 @@ fn listen_url(url: &EtcdUrl) -> Result<ListenUrl, RunError> {
 /// # Errors
 /// A URL the transport cannot bind to, or TLS files that do not load.
 pub fn client_listeners(config: &Config) -> Result<Vec<ClientListener>, RunError> {
-    let urls: Vec<ListenUrl> = config
-        .member
-        .listen_client_urls
-        .iter()
-        .chain(&config.member.listen_client_http_urls)
-        .map(listen_url)
-        .collect::<Result<_, _>>()?;
-    let needs_tls = urls.iter().any(|u| u.scheme.is_tls());
+    let mut urls: Vec<(ListenUrl, ListenerKind)> = Vec::new();
+    for (list, kind) in [
+        (&config.member.listen_client_urls, ListenerKind::Client),
+        (&config.member.listen_client_http_urls, ListenerKind::HttpOnly),
+        (&config.metrics.listen_urls, ListenerKind::Metrics),
+    ] {
+        for url in list {
+            urls.push((listen_url(url)?, kind));
+        }
+    }
+    let needs_tls = urls.iter().any(|(u, _)| u.scheme.is_tls());
     let tls = if needs_tls {
         let t = &config.client_tls;
+        let plain: Vec<ListenUrl> = urls.iter().map(|(u, _)| u.clone()).collect();
         let opts = ServerTlsOptions {
             cert_file: t.cert_file.clone(),
             key_file: t.key_file.clone(),
             trusted_ca_file: t.trusted_ca_file.clone(),
             client_cert_auth: t.client_cert_auth,
             auto_tls: t.auto_tls,
-            auto_tls_hosts: auto_tls_hosts(&urls),
+            auto_tls_hosts: auto_tls_hosts(&plain),
             self_signed_cert_validity_years: config.tls.self_signed_cert_validity_years,
         };
         Some(server_config(&opts).map_err(err)?)
@@ -140,11 +147,68 @@ pub fn client_listeners(config: &Config) -> Result<Vec<ClientListener>, RunError
     };
     Ok(urls
         .into_iter()
-        .map(|url| {
+        .map(|(url, kind)| {
             let tls = if url.scheme.is_tls() { tls.clone() } else { None };
-            ClientListener { url, tls }
+            ClientListener { url, tls, kind }
         })
         .collect())
+}
+
+fn peer_url(url: &EtcdUrl) -> Result<PeerUrl, RunError> {
+    url.as_str().parse::<PeerUrl>().map_err(|e| RunError(format!("peer URL {url}: {e}")))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, RunError> {
+    std::fs::read(path).map_err(|e| RunError(format!("cannot read {}: {e}", path.display())))
+}
+
+/// The peer transport's configuration: `--listen-peer-urls`, `--initial-advertise-peer-urls`,
+/// the `--peer-*` TLS flags and certificate rules.
+///
+/// # Errors
+/// URLs the peer transport cannot use, TLS files that do not load, rules that contradict.
+pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportConfig, RunError> {
+    let mut p = PeerTransportConfig::new(node.id, node.cluster_id);
+    p.listen_urls =
+        config.member.listen_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
+    p.advertise_urls = config
+        .cluster
+        .initial_advertise_peer_urls
+        .iter()
+        .map(peer_url)
+        .collect::<Result<_, _>>()?;
+    p.seed = node.seed;
+    let t = &config.peer_tls;
+    let any_tls = p.listen_urls.iter().chain(&p.advertise_urls).any(|u| u.tls)
+        || config
+            .cluster
+            .initial_cluster
+            .iter()
+            .any(|(_, urls)| urls.iter().any(|u| u.scheme().is_tls()));
+    p.tls = match (&t.cert_file, &t.key_file) {
+        (Some(cert), Some(key)) => {
+            let ca = t.trusted_ca_file.as_deref().map(read).transpose()?;
+            Some(
+                PeerTls::from_pem(&read(cert)?, &read(key)?, ca.as_deref(), t.client_cert_auth)
+                    .map_err(err)?,
+            )
+        }
+        _ if t.auto_tls && any_tls => {
+            let hosts: Vec<String> = config
+                .member
+                .listen_peer_urls
+                .iter()
+                .filter_map(|u| u.hostname().map(str::to_owned))
+                .collect();
+            let cert = SelfSignedPeerCert::generate(&hosts).map_err(err)?;
+            Some(PeerTls::auto(&cert).map_err(err)?)
+        }
+        _ => None,
+    };
+    p.cert_rules = PeerCertRules::new(t.allowed_cns.clone(), t.allowed_hostnames.clone())
+        .map_err(|e| RunError(format!("{e:?}")))?
+        .with_skip_san_verify(t.skip_client_san_verification);
+    Ok(p)
 }
 
 fn open_storage(config: &Config, node: &NodeConfig) -> Result<LmdbStorage, RunError> {
@@ -180,12 +244,9 @@ fn open_storage(config: &Config, node: &NodeConfig) -> Result<LmdbStorage, RunEr
 pub fn driver_config(config: &Config) -> Result<DriverConfig, RunError> {
     let node = node_config(config)?;
     let members = initial_members(config);
-    if members.iter().any(|m| m.id != node.id) {
-        tracing::warn!(
-            "the peer transport is not wired in yet: members of --initial-cluster other than this one cannot be reached"
-        );
-    }
+    let peer = peer_config(config, &node)?;
     let mut d = DriverConfig::new(node, InitialCluster::New(members));
+    d.peer = Some(peer);
     d.listeners = client_listeners(config)?;
     d.enable_gateway = config.member.enable_grpc_gateway;
     d.client_cert_auth = config.client_tls.client_cert_auth;
@@ -216,6 +277,9 @@ pub fn run(config: &Config) -> Result<StopReason, RunError> {
     let driver = Driver::new(driver_config, storage).map_err(err)?;
     for addr in driver.client_addrs() {
         tracing::info!(%addr, "serving client traffic");
+    }
+    for addr in driver.peer_addrs() {
+        tracing::info!(%addr, "serving peer traffic");
     }
     let reason = driver.run().map_err(err)?;
     Ok(reason)
