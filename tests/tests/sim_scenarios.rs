@@ -111,6 +111,8 @@ fn a_learner_joins_catches_up_and_is_promoted_while_another_member_leaves() {
     for i in 0..10 {
         sim.client().put(&format!("k{i}"), "v").expect_ok();
     }
+    // etcd's strict reconfiguration check: every member connected for its health interval.
+    sim.run_for(secs(6));
     let learner = sim.add_member(true).expect("member add");
     assert_eq!(sim.member_state(learner), Some(MemberState::Running));
     // Promotion is refused until the learner has caught up; retry as an operator would.

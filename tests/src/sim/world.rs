@@ -644,7 +644,13 @@ impl Sim {
         result: Result<Response, oxcd_core::ApiError>,
     ) {
         let now = self.now();
-        if let (Ok(r), Some(slot)) = (&result, self.members.get(&member)) {
+        // Responses of the KV service carry the revision they saw (etcd leaves it out of the
+        // cluster service's, for one).
+        let kv = matches!(
+            result,
+            Ok(Response::Range(_) | Response::Put(_) | Response::DeleteRange(_) | Response::Txn(_))
+        );
+        if let (Ok(r), Some(slot), true) = (&result, self.members.get(&member), kv) {
             if let (Some(h), Some(node)) = (r.header(), slot.node.as_ref()) {
                 let checked = self.checks.revisions.observe_reply(
                     now,

@@ -49,8 +49,8 @@ impl MemberRevisions {
         Ok(())
     }
 
-    /// A successful response the member emitted, with the revision in its header, while its
-    /// own revision was `member_revision`.
+    /// A successful key-value response the member emitted, with the revision in its header,
+    /// while its own revision was `member_revision`.
     ///
     /// # Errors
     /// The header shows a revision the member has not reached, or older than an earlier
