@@ -113,6 +113,14 @@ fn decode_record(loaded: &mut Loaded, key: &[u8], value: &[u8]) -> Result<(), De
     Ok(())
 }
 
+/// Checks that one auth record decodes (for records arriving in a snapshot).
+///
+/// # Errors
+/// The record does not decode.
+pub fn check_record(key: &[u8], value: &[u8]) -> Result<(), DecodeError> {
+    decode_record(&mut Loaded::default(), key, value)
+}
+
 /// Reads the whole auth table (durable contents merged with `overlay`'s pending writes).
 ///
 /// # Errors

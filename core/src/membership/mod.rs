@@ -280,6 +280,19 @@ impl Membership {
     }
 }
 
+/// True when a Members record decodes (for records arriving in a snapshot).
+#[must_use]
+pub fn record_is_sound(key: &[u8], value: &[u8]) -> bool {
+    match key.split_first() {
+        Some((&MEMBER_PREFIX, id)) => {
+            id.len() == 8
+                && crate::codec::decode::<Member>(value).is_ok_and(|m| m.id.0.to_be_bytes() == id)
+        }
+        Some((&REMOVED_PREFIX, id)) => id.len() == 8,
+        _ => false,
+    }
+}
+
 fn member_key(id: NodeId) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
     key.push(MEMBER_PREFIX);

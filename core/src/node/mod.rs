@@ -415,8 +415,16 @@ impl Node {
     /// May produce: `Send`, `Persist`, `Reply` (applied writes, served reads), `Watch`.
     pub fn handle_peer_message(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
         self.set_now(now);
+        // Only members talk to members (the transport refuses strangers too); a member with
+        // no member list yet is joining and hears from the leader before it knows it.
+        let members = self.sm.members();
+        if from == self.cfg.id || (!members.is_empty() && members.get(from).is_none()) {
+            return;
+        }
         self.peers.heard(from, self.now, self.cfg.election_timeout);
         match message {
+            // A snapshot is installed only from chunks the Node staged, never on a peer's say.
+            PeerMessage::Raft(m) if matches!(m.body, raft::MessageBody::Snapshot { .. }) => {}
             PeerMessage::Raft(m) => {
                 if m.from == from {
                     // Refusals are counted by Raft; a peer's bad message changes nothing.

@@ -13,6 +13,7 @@
 use super::peer::{SnapshotAck, SnapshotChunk};
 use super::state::{self, SnapshotPoint};
 use crate::backend::{Backend, Table, WriteBatch};
+use crate::codec;
 use crate::ids::{NodeId, Term};
 use crate::raft::SnapshotMeta;
 use crate::time::Instant;
@@ -200,7 +201,7 @@ impl Receiver {
             let Some(table) = Table::from_tag(tag) else {
                 return refuse_current(self, chunk.transfer, chunk.seq);
             };
-            if !Table::STATE_MACHINE.contains(&table) {
+            if !Table::STATE_MACHINE.contains(&table) || !record_is_sound(table, &key, &value) {
                 return refuse_current(self, chunk.transfer, chunk.seq);
             }
             let mut staged = vec![tag];
@@ -213,6 +214,26 @@ impl Receiver {
             ack: SnapshotAck { transfer: chunk.transfer, seq: chunk.seq, ok: true },
             complete: chunk.last,
         }
+    }
+}
+
+/// A state-machine record from a peer is checked before it is staged: installing a record
+/// the loaders cannot read would leave the member unable to start.
+fn record_is_sound(table: Table, key: &[u8], value: &[u8]) -> bool {
+    use prost::Message as _;
+    match table {
+        Table::Kv => {
+            crate::mvcc::BucketKey::decode(key).is_some()
+                && oxcd_proto::mvccpb::KeyValue::decode(value).is_ok()
+        }
+        Table::Lease => key.len() == 8 && crate::lease::LeaseRecord::from_bytes(value).is_some(),
+        Table::Auth => crate::auth::codec::check_record(key, value).is_ok(),
+        Table::Members => crate::membership::record_is_sound(key, value),
+        Table::Meta => {
+            super::state::meta_record_is_sound(key, value)
+                && (!key.starts_with(b"alarm/") || codec::decode::<(u64, i32)>(value).is_ok())
+        }
+        Table::RaftLog | Table::RaftState | Table::SnapshotStaging => false,
     }
 }
 

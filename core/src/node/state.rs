@@ -46,6 +46,22 @@ pub(crate) fn load_point(backend: &dyn Backend) -> Result<SnapshotPoint, codec::
     Ok(SnapshotPoint { index, term, conf_state })
 }
 
+/// True when a Meta record is one this module reads and it decodes, or one it does not read.
+pub(crate) fn meta_record_is_sound(key: &[u8], value: &[u8]) -> bool {
+    match key {
+        APPLIED_KEY => codec::decode::<(LogIndex, Term)>(value).is_ok(),
+        CONF_STATE_KEY => codec::decode::<ConfState>(value).is_ok(),
+        _ => true,
+    }
+}
+
+/// The applied point a staged snapshot records, if it records a sound one.
+pub(crate) fn staged_applied(backend: &dyn Backend) -> Option<(LogIndex, Term)> {
+    let mut key = alloc::vec![Table::Meta.tag()];
+    key.extend_from_slice(APPLIED_KEY);
+    codec::decode::<(LogIndex, Term)>(&backend.get(Table::SnapshotStaging, &key)?).ok()
+}
+
 /// Records that the state machine now includes entry `(index, term)`.
 pub(crate) fn record_applied(overlay: &mut Overlay, index: LogIndex, term: Term) {
     overlay.put(Table::Meta, APPLIED_KEY.to_vec(), codec::encode(&(index, term)));

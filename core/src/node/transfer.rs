@@ -77,6 +77,11 @@ impl Node {
     /// Every chunk of the current incoming snapshot is durable: let Raft decide.
     pub(super) fn snapshot_staged(&mut self) {
         let Some(incoming) = self.receiver.current.take() else { return };
+        // The staged state must say it is the snapshot the leader described.
+        let staged = super::state::staged_applied(self.backend.as_ref());
+        if staged != Some((incoming.meta.index, incoming.meta.term)) {
+            return;
+        }
         // Refused snapshots leave their records in staging; the next transfer clears them.
         let _ = self.raft.handle_snapshot(incoming.from, incoming.term, incoming.meta);
         self.pump();

@@ -473,7 +473,10 @@ impl WatchHub {
                 }
                 *flag = true;
             }
-            self.progress_timers.insert((next, stream));
+            // At the end of time `next` saturates to `now`: rescheduling there would loop.
+            if next > now {
+                self.progress_timers.insert((next, stream));
+            }
             for id in due {
                 let wk = WatcherKey { stream, id };
                 if self.watchers.get(&wk).is_some_and(|w| w.synced) {
