@@ -144,6 +144,49 @@ fn well_formed_and_unrepairable_authorities() {
     }
 }
 
+/// The connection error a client gets for an undecodable header block (index 0), sent after
+/// a first request with `authority`: (GOAWAY error code, whether the first call was answered).
+fn goaway_after(server: &TestServer, authority: &str) -> (u32, bool) {
+    let mut s = raw_client(server.plain);
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(SETTINGS, 0, 0, &[]));
+    out.extend(frame(HEADERS, END_HEADERS, 1, &first_block(authority)));
+    out.extend(frame(DATA, END_STREAM, 1, &grpc_message(b"k")));
+    s.write_all(&out).unwrap();
+    let mut answered = false;
+    for _ in 0..64 {
+        let (kind, flags, stream, payload) = read_frame(&mut s);
+        match kind {
+            SETTINGS if flags & ACK == 0 => {
+                s.write_all(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+            }
+            DATA if stream == 1 => answered = true,
+            // The first call is over: now the bad block.
+            HEADERS if stream == 1 && flags & END_STREAM != 0 => {
+                s.write_all(&frame(HEADERS, END_HEADERS, 3, &[0x80])).unwrap();
+            }
+            GOAWAY => {
+                let code = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+                return (code, answered);
+            }
+            RST_STREAM => panic!("stream {stream} reset: {payload:x?}"),
+            _ => {}
+        }
+    }
+    panic!("no GOAWAY");
+}
+
+#[test]
+fn broken_header_blocks_end_the_connection_as_h2_would() {
+    const PROTOCOL_ERROR: u32 = 1;
+    let server = TestServer::start(TransportConfig::default(), None);
+    // Without a repair, h2 judges the client's bytes itself; after one, the filter asks h2
+    // for the same GOAWAY.
+    assert_eq!(goaway_after(&server, &server.plain.to_string()), (PROTOCOL_ERROR, true));
+    assert_eq!(goaway_after(&server, &format!("http://{}", server.plain)), (PROTOCOL_ERROR, true));
+    server.wait_stats("connections to close", |s| s.connections == 0);
+}
+
 /// etcdctl 3.4's per-endpoint commands with a scheme in the endpoint, against a real member.
 #[test]
 fn etcdctl_endpoint_commands_with_a_url_endpoint() {
@@ -173,4 +216,17 @@ fn etcdctl_endpoint_commands_with_a_url_endpoint() {
     let (_, _, err) = etcdctl(&[&ep, "snapshot", "save", path.to_str().unwrap()]).unwrap();
     assert!(err.contains("completed snapshot read"), "{err}");
     assert!(!err.contains("RST_STREAM"), "{err}");
+}
+
+/// The same over TLS: the filter works on the decrypted bytes.
+#[test]
+fn etcdctl_endpoint_status_with_an_https_url_endpoint() {
+    use driver_support::{etcdctl, Pki, TestMember, TlsSetup};
+    let tls = TlsSetup { pki: Pki::new(), client_cert_auth: false };
+    let m = TestMember::start(Some(&tls));
+    let ep = format!("--endpoints=https://{}", m.addr);
+    let cacert = format!("--cacert={}", tls.pki.path("ca.pem").display());
+    let Some((ok, out, err)) = etcdctl(&[&ep, &cacert, "endpoint", "status"]) else { return };
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("https://{}, 8e9e05c52164694d, ", m.addr)), "{out}");
 }

@@ -420,7 +420,9 @@ impl H2InputShim {
         let (fields, limit) = (&mut self.fields, self.max_list_bytes);
         if let Err(e) = self.decoder.decode(&self.fragments, |f| fields.push(f, limit)) {
             tracing::debug!(error = ?e, "transport: undecodable HTTP/2 header block");
-            return self.broken(p, Reason::COMPRESSION_ERROR);
+            // h2 answers these with PROTOCOL_ERROR (RFC 7540 says COMPRESSION_ERROR): a client
+            // sees the same error whether or not one of its blocks was repaired.
+            return self.broken(p, Reason::PROTOCOL_ERROR);
         }
         if self.mode == Mode::Tracking && !self.fields.bad_authority {
             self.forward = end;

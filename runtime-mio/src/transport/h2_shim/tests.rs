@@ -325,7 +325,7 @@ fn broken_input_goes_to_h2_unchanged_before_any_repair() {
 #[test]
 fn broken_input_after_a_repair_is_a_connection_error() {
     let cases = [
-        (frame(TYPE_HEADERS, FLAG_END_HEADERS, 3, &[0x80]), Reason::COMPRESSION_ERROR),
+        (frame(TYPE_HEADERS, FLAG_END_HEADERS, 3, &[0x80]), Reason::PROTOCOL_ERROR),
         (
             [frame(TYPE_HEADERS, 0, 3, &request("h:1").0), data(3, b"x")].concat(),
             Reason::PROTOCOL_ERROR,

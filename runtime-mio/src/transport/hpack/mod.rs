@@ -78,7 +78,7 @@ pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 32;
 /// Integers longer than this many continuation bytes are refused (values up to 2^35).
 const MAX_INTEGER_SHIFT: u32 = 28;
 
-/// Why a header block could not be decoded: a connection error (COMPRESSION_ERROR).
+/// Why a header block could not be decoded: always a connection error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HpackError {
     /// The block ended inside a representation.
