@@ -13,7 +13,8 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use super::grpc_frame::{self, Decoder};
-use super::io::{PipeIo, SharedPipes};
+use super::h2_shim::{H2InputShim, H2_HEADER_TABLE_BYTES, H2_MAX_FRAME_BYTES};
+use super::io::{lock, PipeIo, SharedPipes};
 use super::sink::Sink;
 use super::types::{CallId, GrpcStatus, HttpRequest, Incoming, Metadata, SendStatus};
 use super::wake::WakeKey;
@@ -83,6 +84,8 @@ pub(crate) struct H2Conn {
     conn_waker: Waker,
     queued_bytes: usize,
     blocked: BTreeSet<CallId>,
+    /// Shared with h2's `PipeIo`: where the input filter asks for a connection error.
+    pipes: SharedPipes,
 }
 
 fn grpc_headers(status: StatusCode) -> Response<()> {
@@ -130,14 +133,20 @@ impl H2Conn {
             .initial_connection_window_size(config.h2_connection_window_bytes)
             .max_concurrent_streams(config.max_concurrent_streams)
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-            .max_send_buffer_size(SEND_BUFFER_BYTES);
-        let state = State::Handshaking(Box::pin(b.handshake(PipeIo(pipes))));
+            .max_send_buffer_size(SEND_BUFFER_BYTES)
+            // The input filter relies on these two (h2's defaults, set so they stay put).
+            .max_frame_size(H2_MAX_FRAME_BYTES as u32)
+            .header_table_size(H2_HEADER_TABLE_BYTES as u32);
+        let shim = H2InputShim::new(config.max_input_bytes_per_connection, config.max_header_bytes);
+        let io = PipeIo::new(pipes.clone(), shim);
+        let state = State::Handshaking(Box::pin(b.handshake(io)));
         Self {
             state,
             calls: BTreeMap::new(),
             conn_waker,
             queued_bytes: 0,
             blocked: BTreeSet::new(),
+            pipes,
         }
     }
 
@@ -193,7 +202,11 @@ impl H2Conn {
                     break DriveOutcome::Closed((!clean).then(|| format!("HTTP/2 error: {e}")));
                 }
                 Poll::Ready(None) => break DriveOutcome::Closed(None),
-                Poll::Pending => break DriveOutcome::Open,
+                Poll::Pending => match lock(&self.pipes).h2_abort.take() {
+                    // The input filter refused the client's input: h2 sends the GOAWAY.
+                    Some(reason) => conn.abrupt_shutdown(reason),
+                    None => break DriveOutcome::Open,
+                },
             }
         };
         for (req, respond) in accepted {

@@ -12,6 +12,8 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::h2_shim::H2InputShim;
+
 /// Empty buffers larger than this are freed.
 const TRIM_ABOVE_BYTES: usize = 4096;
 
@@ -77,6 +79,20 @@ pub(crate) struct Pipes {
     pub(crate) output: BytesMut,
     /// `PipeIo::poll_write` refuses more output beyond this.
     output_limit: usize,
+    /// The HTTP/2 input filter asks h2 to end the connection with this error.
+    pub(crate) h2_abort: Option<h2::Reason>,
+}
+
+impl Pipes {
+    pub(crate) fn new(output_limit: usize) -> Self {
+        Self {
+            input: BytesMut::new(),
+            input_eof: false,
+            output: BytesMut::new(),
+            output_limit,
+            h2_abort: None,
+        }
+    }
 }
 
 pub(crate) type SharedPipes = Arc<Mutex<Pipes>>;
@@ -85,10 +101,19 @@ pub(crate) fn lock(pipes: &SharedPipes) -> MutexGuard<'_, Pipes> {
     pipes.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// h2's view of a connection: reads consume `Pipes::input`, writes append to `Pipes::output`.
-/// `Pending` is returned without storing the waker: the transport polls h2 again itself
-/// whenever input arrives or output drains.
-pub(crate) struct PipeIo(pub(crate) SharedPipes);
+/// h2's view of a connection: reads consume `Pipes::input` through the [`H2InputShim`],
+/// writes append to `Pipes::output`. `Pending` is returned without storing the waker: the
+/// transport polls h2 again itself whenever input arrives or output drains.
+pub(crate) struct PipeIo {
+    pipes: SharedPipes,
+    shim: Box<H2InputShim>,
+}
+
+impl PipeIo {
+    pub(crate) fn new(pipes: SharedPipes, shim: H2InputShim) -> Self {
+        Self { pipes, shim: Box::new(shim) }
+    }
+}
 
 impl AsyncRead for PipeIo {
     fn poll_read(
@@ -96,14 +121,9 @@ impl AsyncRead for PipeIo {
         _cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut p = lock(&self.0);
-        if p.input.is_empty() {
-            return if p.input_eof { Poll::Ready(Ok(())) } else { Poll::Pending };
-        }
-        let n = buf.remaining().min(p.input.len());
-        buf.put_slice(&p.input[..n]);
-        p.input.advance(n);
-        Poll::Ready(Ok(()))
+        let this = self.get_mut();
+        let mut p = lock(&this.pipes);
+        this.shim.poll_read(&mut p, buf)
     }
 }
 
@@ -113,7 +133,7 @@ impl AsyncWrite for PipeIo {
         _cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut p = lock(&self.0);
+        let mut p = lock(&self.pipes);
         let room = p.output_limit.saturating_sub(p.output.len());
         if room == 0 {
             return Poll::Pending;
@@ -167,16 +187,10 @@ impl ConnIo {
         input_limit: usize,
         output_limit: usize,
     ) -> Self {
-        let pipes = Pipes {
-            input: BytesMut::new(),
-            input_eof: false,
-            output: BytesMut::new(),
-            output_limit,
-        };
         Self {
             socket,
             tls,
-            pipes: Arc::new(Mutex::new(pipes)),
+            pipes: Arc::new(Mutex::new(Pipes::new(output_limit))),
             readable: true,
             writable: true,
             socket_eof: false,

@@ -24,7 +24,9 @@
 mod config;
 mod conn;
 mod grpc_frame;
+mod h2_shim;
 mod h2conn;
+mod hpack;
 mod http1;
 mod internals;
 mod io;
