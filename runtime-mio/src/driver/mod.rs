@@ -523,6 +523,8 @@ impl Driver {
                 }
             }
             let Some(highest) = highest else { return Ok(()) };
+            // Answers given so far never wait for this batch: let them leave before the fsync.
+            self.client.handle_wake(now);
             if !batch.is_empty() {
                 self.storage.write_batch(&batch).map_err(|e| {
                     tracing::error!(error = %e, "failed to persist; stopping the member");

@@ -232,8 +232,7 @@ pub fn try_https(addr: SocketAddr, pki: &Pki, path: &str) -> std::io::Result<(u1
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    // Keep-alive and Content-Length: the transport (on main) drops an HTTP/1 answer over TLS
-    // when the request says `Connection: close` (reported).
+    // A keep-alive request, read up to its Content-Length.
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     tls.write_all(head.as_bytes())?;
     tls.flush()?;
