@@ -62,7 +62,17 @@ impl MemBackend {
                     }
                 }
                 WriteOp::DeleteRange { table, from, to } => {
-                    if let Some(records) = tables.get_mut(table) {
+                    let Some(records) = tables.get_mut(table) else { continue };
+                    if from.is_empty() {
+                        // A prefix of the table (Raft log compaction): split, no key copies.
+                        *records = match to {
+                            Some(to) => records.split_off(to.as_slice()),
+                            None => Records::new(),
+                        };
+                    } else if to.is_none() {
+                        // A suffix (a conflicting log tail).
+                        drop(records.split_off(from.as_slice()));
+                    } else {
                         let doomed: Vec<Vec<u8>> = records
                             .range::<[u8], _>(bounds(from, to.as_deref()))
                             .map(|(k, _)| k.clone())
@@ -133,5 +143,29 @@ mod tests {
     #[test]
     fn passes_the_backend_conformance_suite() {
         crate::testing::backend_conformance::run(MemBackend::new);
+    }
+
+    #[test]
+    fn range_deletes_from_the_start_keep_the_rest() {
+        let b = MemBackend::new();
+        let mut batch = WriteBatch::default();
+        for i in 0u8..10 {
+            batch.put(Table::RaftLog, alloc::vec![i], alloc::vec![i]);
+            batch.put(Table::Meta, alloc::vec![i], alloc::vec![i]);
+        }
+        b.apply(&batch);
+        let mut batch = WriteBatch::default();
+        batch.delete_range(Table::RaftLog, Vec::new(), Some(alloc::vec![4]));
+        batch.delete_range(Table::Meta, Vec::new(), Some(Vec::new()));
+        b.apply(&batch);
+        assert_eq!(b.len(Table::RaftLog), 6);
+        assert_eq!(b.get(Table::RaftLog, &[3]), None);
+        assert_eq!(b.get(Table::RaftLog, &[4]), Some(alloc::vec![4]));
+        assert_eq!(b.len(Table::Meta), 10, "an empty range deletes nothing");
+        let mut batch = WriteBatch::default();
+        batch.delete_range(Table::Meta, Vec::new(), None);
+        b.apply(&batch);
+        assert_eq!(b.len(Table::Meta), 0);
+        assert_eq!(b.len(Table::RaftLog), 6);
     }
 }

@@ -174,11 +174,13 @@ impl StateMachine {
         &mut self,
         env: ApplyEnv<'_>,
         index: LogIndex,
-        data: &[u8],
+        data: &crate::raft::Payload,
     ) -> Option<(u64, Result<Response, ApiError>)> {
         // A malformed entry cannot come from an oxcd member; it is skipped the same way on
-        // every member.
-        let mut request = pb::InternalRaftRequest::decode(data).ok()?;
+        // every member. Decoding from shared bytes copies each field once (from a plain slice,
+        // prost copies byte fields twice).
+        let shared = prost::bytes::Bytes::from_owner(data.clone());
+        let mut request = pb::InternalRaftRequest::decode(shared).ok()?;
         let header = request.header.take().unwrap_or_default();
         let id = if header.id != 0 { header.id } else { request.id };
         let ai = if header.username.is_empty() {

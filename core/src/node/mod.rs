@@ -621,8 +621,8 @@ impl Node {
         let internal = self.next_internal_id();
         let header = request.header.get_or_insert_with(Default::default);
         header.id = internal;
-        let data = prost::Message::encode_to_vec(&request);
-        if data.len() > self.cfg.max_request_bytes {
+        let len = prost::Message::encoded_len(&request);
+        if len > self.cfg.max_request_bytes {
             if let Some(id) = client {
                 self.reply(id, Err(ApiError::RequestTooLarge));
             }
@@ -637,7 +637,7 @@ impl Node {
             self.pending.insert(internal, PendingWrite { to: ReplyTo::Client(id), deadline });
             self.deadlines.insert((deadline, internal));
         }
-        self.queued.push((internal, data.into()));
+        self.queued.push((internal, encode_payload(&request, len)));
         Some(internal)
     }
 
@@ -835,6 +835,14 @@ fn raft_config(cfg: &NodeConfig) -> RaftConfig {
         if cfg.lease_reads { raft::ReadOnlyMode::LeaseBased } else { raft::ReadOnlyMode::Safe };
     r.seed = cfg.seed;
     r
+}
+
+/// Encodes `request` (`len` bytes) straight into a shared payload: one allocation, no copy.
+fn encode_payload(request: &pb::InternalRaftRequest, len: usize) -> raft::Payload {
+    let mut payload: raft::Payload = core::iter::repeat_n(0u8, len).collect();
+    let mut out: &mut [u8] = alloc::sync::Arc::get_mut(&mut payload).expect("a new payload");
+    prost::Message::encode(request, &mut out).expect("the payload has the encoded length");
+    payload
 }
 
 fn propose_error(e: raft::ProposeError) -> ApiError {
