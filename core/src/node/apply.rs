@@ -150,11 +150,12 @@ impl StateMachine {
         self.kv.current_revision().0
     }
 
-    /// Alarms in force, as etcd's `Status.errors` strings ("memberID:… alarm:NOSPACE").
+    /// Alarms in force, as etcd's `Status.errors` strings: the protobuf text form of the alarm,
+    /// trailing space included ("memberID:… alarm:NOSPACE ").
     pub fn alarm_errors(&self) -> Vec<alloc::string::String> {
         self.alarms
             .iter()
-            .map(|(member, alarm)| alloc::format!("memberID:{member} alarm:{}", alarm_name(*alarm)))
+            .map(|(member, alarm)| alloc::format!("memberID:{member} alarm:{} ", alarm_name(*alarm)))
             .collect()
     }
 

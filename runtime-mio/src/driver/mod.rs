@@ -113,6 +113,9 @@ pub struct DriverConfig {
     /// The peer transport (listen URLs, TLS, certificate rules); `None` for a member that
     /// never talks to others. Its `token_base` is set by the driver.
     pub peer: Option<PeerTransportConfig>,
+    /// For a member joining a running cluster: the members it learned from a peer's
+    /// `/members`. They are its peers until the leader's first state names the membership.
+    pub join_peers: Vec<Member>,
 }
 
 impl DriverConfig {
@@ -133,6 +136,7 @@ impl DriverConfig {
             drain_timeout: Duration::from_secs(5),
             handle_signals: true,
             peer: None,
+            join_peers: Vec::new(),
         }
     }
 }
@@ -567,8 +571,11 @@ impl Driver {
 
     fn members_changed(&mut self, members: Vec<Member>) {
         tracing::info!(members = members.len(), "membership changed");
+        // A joining member knows no membership until the leader's state arrives.
+        let known = if members.is_empty() { &self.config.join_peers } else { &members };
         if let Some(peer) = self.peer.as_mut() {
-            peer.set_peers(self.clock.core(StdInstant::now()), peers::address_book(&members));
+            peer.set_peers(self.clock.core(StdInstant::now()), peers::address_book(known));
+            peer.set_members_body(crate::peer::http::members_body(&members));
         }
         self.members = members;
     }

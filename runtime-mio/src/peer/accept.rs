@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 
 use oxcd_core::{Instant, NodeId};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use oxcd_core::identity::Step;
 
 use super::check::{cert_facts, dns_request, CertCheck, Direction};
 use super::conn::Stream;
 use super::dial::{keepalive, After};
+use super::http::{self, Sniffed};
 use super::wire::{encode_answer, Frame, Handshake};
 use super::{
     hex, Conn, InPhase, LookupOwner, MessageClass, OutPhase, PeerEvent, PeerIncoming,
@@ -213,6 +214,20 @@ impl PeerTransport {
                 return true;
             }
             let InPhase::Ready { from, snapshot } = phase else {
+                if conn.stream.peer_handshake.is_none() {
+                    match http::sniff(conn.stream.unread()) {
+                        Sniffed::Incomplete => return true,
+                        Sniffed::NotHttp => {}
+                        Sniffed::Request { method, path } => {
+                            self.answer_http(now, slot, &method, &path);
+                            return false;
+                        }
+                        Sniffed::Bad => {
+                            self.close(now, slot, "malformed HTTP request", After::Backoff);
+                            return false;
+                        }
+                    }
+                }
                 match conn.stream.take_handshake() {
                     Ok(Some(theirs)) => {
                         if !self.handle_handshake(now, slot, theirs) {
@@ -319,6 +334,17 @@ impl PeerTransport {
             local_addr,
         });
         true
+    }
+
+    /// Answers an HTTP request on the peer port (etcd's `/members`, `/version`), then closes.
+    fn answer_http(&mut self, now: Instant, slot: usize, method: &str, path: &str) {
+        let bytes = http::answer(method, path, self.cluster_id, &self.members_body);
+        let Some(conn) = self.slots[slot].as_mut() else { return };
+        debug!(remote_addr = %conn.stream.remote, %method, %path, "peer HTTP request");
+        conn.stream.queue(&bytes);
+        conn.closing = true;
+        conn.deadline = Some(now + CLOSE_LINGER);
+        self.pump_writes(now, slot);
     }
 
     /// Refuses an incoming connection: logged, reported, and told to the dialer in a `Refused` frame

@@ -78,6 +78,11 @@ impl Stream {
         self.tls.as_ref()?.peer_certificates()?.first().map(|c| c.as_ref())
     }
 
+    /// The bytes read but not consumed yet.
+    pub(crate) fn unread(&self) -> &[u8] {
+        &self.inbox[self.inbox_pos..]
+    }
+
     /// Bytes read but not consumed yet.
     pub(crate) fn buffered(&self) -> usize {
         self.inbox.len() - self.inbox_pos

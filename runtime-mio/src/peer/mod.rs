@@ -47,6 +47,7 @@ pub mod check;
 mod config;
 mod conn;
 mod dial;
+pub mod http;
 mod queue;
 pub mod tls;
 mod url;
@@ -280,6 +281,8 @@ pub struct PeerTransport {
     events: VecDeque<PeerEvent>,
     stats: TransportStats,
     scratch: Vec<u8>,
+    /// What `GET /members` on the peer port answers (see [`http`]).
+    members_body: Vec<u8>,
 }
 
 #[derive(Clone, Copy)]
@@ -386,6 +389,7 @@ impl PeerTransport {
             events: VecDeque::new(),
             stats: TransportStats::default(),
             scratch: Vec::new(),
+            members_body: b"[]".to_vec(),
         })
     }
 
@@ -406,6 +410,12 @@ impl PeerTransport {
     pub fn owns(&self, token: Token) -> bool {
         token.0 >= self.token_base
             && token.0 < self.token_base + self.listeners.len() + self.slots.len()
+    }
+
+    /// Sets what `GET /members` on the peer port answers ([`http::members_body`]); members
+    /// joining with `--initial-cluster-state existing` read it.
+    pub fn set_members_body(&mut self, body: Vec<u8>) {
+        self.members_body = body;
     }
 
     /// Replaces the set of peers (member id → peer URLs). This member's own id is ignored.
@@ -854,8 +864,10 @@ fn hex(id: NodeId) -> String {
     format!("{:x}", id.get())
 }
 
-/// The first advertised address literal that can be bound here.
-fn local_source_ip(advertise: &[PeerUrl]) -> Option<IpAddr> {
+/// The first advertised address literal that can be bound here: outgoing peer connections
+/// leave from it, so the receiver's SAN check sees the member's own address.
+#[must_use]
+pub fn local_source_ip(advertise: &[PeerUrl]) -> Option<IpAddr> {
     advertise.iter().find_map(|url| match url.host {
         PeerHost::Ip(ip) if !ip.is_unspecified() => {
             std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).ok().map(|_| ip)

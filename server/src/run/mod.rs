@@ -4,6 +4,7 @@
 mod logging;
 
 use std::path::Path;
+use std::time::Duration;
 
 use oxcd_core::identity::PeerCertRules;
 use oxcd_core::membership::Member;
@@ -11,7 +12,9 @@ use oxcd_core::mvcc::auto_compact::AutoCompactionMode;
 use oxcd_core::node::{InitialCluster, NodeConfig};
 use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
 use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
-use oxcd_runtime_mio::peer::{PeerTls, PeerTransportConfig, PeerUrl};
+use oxcd_core::NodeId;
+use oxcd_runtime_mio::peer::http::fetch_members;
+use oxcd_runtime_mio::peer::{local_source_ip, PeerTls, PeerTransportConfig, PeerUrl};
 use oxcd_runtime_mio::tls::{auto_tls_hosts, server_config, ServerTlsOptions};
 use oxcd_runtime_mio::transport::{ListenUrl, TransportConfig};
 use oxcd_storage_lmdb::{ExpectedIdentity, LmdbStorage, MemberIdentity, OpenOptions};
@@ -46,18 +49,26 @@ fn os_seed() -> u64 {
     (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
 }
 
-/// The core's configuration from the flags.
+/// Who this member is and how it starts.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// The member's id.
+    pub id: NodeId,
+    /// The cluster's id.
+    pub cluster_id: u64,
+    /// How a member with empty storage starts (ignored when the data dir holds data).
+    pub initial: InitialCluster,
+    /// For a joining member: the members a running peer named.
+    pub join_peers: Vec<Member>,
+}
+
+/// A founding member (`--initial-cluster-state new`): ids from `--initial-cluster` and
+/// `--initial-cluster-token`, as etcd derives them.
 ///
 /// # Errors
-/// Joining an existing cluster (the member learns its id from its peers, which needs the peer
-/// transport), or a member not named in `--initial-cluster`.
-pub fn node_config(config: &Config) -> Result<NodeConfig, RunError> {
+/// This member's `--name` is not in `--initial-cluster`.
+pub fn founding_start(config: &Config) -> Result<Start, RunError> {
     let derived = config.derived();
-    if config.cluster.initial_cluster_state == ClusterState::Existing {
-        return Err(RunError(
-            "--initial-cluster-state existing is not supported yet: joining a running cluster needs the peer transport".into(),
-        ));
-    }
     let id = derived.local_member_id.ok_or_else(|| {
         RunError(format!(
             "couldn't find local name {:?} in the initial cluster configuration",
@@ -65,6 +76,114 @@ pub fn node_config(config: &Config) -> Result<NodeConfig, RunError> {
         ))
     })?;
     let cluster_id = derived.cluster_id.map_or(0, |c| c.0);
+    Ok(Start {
+        id,
+        cluster_id,
+        initial: InitialCluster::New(initial_members(config)),
+        join_peers: Vec::new(),
+    })
+}
+
+/// How long a joining member tries to reach the running cluster.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A member added with `member add` and started with `--initial-cluster-state existing`:
+/// asks the other members of `--initial-cluster` for the membership (their peer port's
+/// `/members`, as etcd does) and finds itself in it by its advertised peer URLs.
+///
+/// # Errors
+/// No member answers within [`JOIN_TIMEOUT`], or the cluster has no member with this
+/// member's peer URLs (it was not added first), or that member already runs.
+pub fn joining_start(config: &Config, tls: Option<&PeerTls>) -> Result<Start, RunError> {
+    let ours: Vec<String> = config
+        .cluster
+        .initial_advertise_peer_urls
+        .iter()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .collect();
+    let advertise: Vec<PeerUrl> =
+        config.cluster.initial_advertise_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
+    let source_ip = local_source_ip(&advertise);
+    let mut others = Vec::new();
+    for (name, urls) in config.cluster.initial_cluster.iter() {
+        for url in urls {
+            let text = url.as_str().trim_end_matches('/');
+            if name != config.member.name && !ours.iter().any(|o| o == text) {
+                others.push(peer_url(url)?);
+            }
+        }
+    }
+    if others.is_empty() {
+        return Err(RunError(
+            "--initial-cluster-state existing: --initial-cluster names no other member to join".into(),
+        ));
+    }
+    let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
+    let mut errors = Vec::new();
+    let cluster = 'found: loop {
+        errors.clear();
+        for url in &others {
+            match fetch_members(url, tls, source_ip, Duration::from_secs(2)) {
+                Ok(cluster) => break 'found cluster,
+                Err(e) => errors.push(e),
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(RunError(format!(
+                "cannot fetch cluster info from peer urls: {}",
+                errors.join("; ")
+            )));
+        }
+        tracing::warn!(errors = %errors.join("; "), "cannot reach the cluster yet; retrying");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let same_urls = |m: &Member| {
+        let mut theirs: Vec<String> =
+            m.peer_urls.iter().map(|u| u.trim_end_matches('/').to_owned()).collect();
+        let mut mine = ours.clone();
+        theirs.sort();
+        mine.sort();
+        theirs == mine
+    };
+    let Some(me) = cluster.members.iter().find(|m| same_urls(m)) else {
+        return Err(RunError(format!(
+            "error validating peerURLs {{ClusterID:{:x} Members:[{}]}}: PeerURLs: no match found for existing member ({}); add this member with `etcdctl member add` first",
+            cluster.cluster_id,
+            cluster
+                .members
+                .iter()
+                .map(|m| format!("&{{ID:{:x} Name:{} PeerURLs:{:?}}}", m.id.get(), m.name, m.peer_urls))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ours.join(","),
+        )));
+    };
+    if !me.name.is_empty() && me.name != config.member.name {
+        return Err(RunError(format!(
+            "member with peer URLs {} is already running as {:?}",
+            ours.join(","),
+            me.name
+        )));
+    }
+    tracing::info!(
+        member_id = %format!("{:x}", me.id.get()),
+        cluster_id = %format!("{:x}", cluster.cluster_id),
+        "joining the running cluster"
+    );
+    Ok(Start {
+        id: me.id,
+        cluster_id: cluster.cluster_id,
+        initial: InitialCluster::Existing,
+        join_peers: cluster.members.clone(),
+    })
+}
+
+/// The core's configuration from the flags, for the member `start` names.
+///
+/// # Errors
+/// Values the core refuses.
+pub fn node_config(config: &Config, start: &Start) -> Result<NodeConfig, RunError> {
+    let (id, cluster_id) = (start.id, start.cluster_id);
     let urls = |u: &[EtcdUrl]| u.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
     let mut n = NodeConfig::new(id, cluster_id, &config.member.name);
     n.peer_urls = urls(&config.cluster.initial_advertise_peer_urls);
@@ -211,41 +330,62 @@ pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportCo
     Ok(p)
 }
 
-fn open_storage(config: &Config, node: &NodeConfig) -> Result<LmdbStorage, RunError> {
+/// Opens the data dir. A restart takes the member's identity from it (and ignores the
+/// `--initial-*` flags, as etcd does) after checking that it is this member's (`--name`);
+/// a first start finds out who it is with `start_of` and records it.
+fn open_storage(
+    config: &Config,
+    start_of: impl FnOnce() -> Result<Start, RunError>,
+) -> Result<(LmdbStorage, Start), RunError> {
     let dir: &Path = &config.member.data_dir;
     let exists = LmdbStorage::exists(dir);
     let options = OpenOptions {
         create: !exists,
         expected_identity: ExpectedIdentity {
-            cluster_id: Some(node.cluster_id),
-            member_id: Some(node.id),
-            member_name: None,
+            member_name: exists.then(|| config.member.name.clone()),
+            ..ExpectedIdentity::default()
         },
         unsafe_no_fsync: config.member.unsafe_no_fsync,
         ..OpenOptions::default()
     };
+    let start = if exists { None } else { Some(start_of()?) };
     let storage = LmdbStorage::open(dir, options).map_err(err)?;
-    if !exists {
-        let identity = MemberIdentity {
-            cluster_id: node.cluster_id,
-            member_id: node.id,
-            member_name: node.name.clone(),
-        };
-        storage.bootstrap(&identity).map_err(err)?;
-    }
+    let start = match (start, storage.identity()) {
+        (Some(start), _) => {
+            let identity = MemberIdentity {
+                cluster_id: start.cluster_id,
+                member_id: start.id,
+                member_name: config.member.name.clone(),
+            };
+            storage.bootstrap(&identity).map_err(err)?;
+            start
+        }
+        (None, Some(identity)) => Start {
+            id: identity.member_id,
+            cluster_id: identity.cluster_id,
+            initial: InitialCluster::New(Vec::new()),
+            join_peers: Vec::new(),
+        },
+        (None, None) => {
+            return Err(RunError(format!(
+                "{}: the data dir records no member identity",
+                dir.display()
+            )))
+        }
+    };
     tracing::info!(data_dir = %dir.display(), restart = exists, "opened storage");
-    Ok(storage)
+    Ok((storage, start))
 }
 
-/// The whole driver configuration.
+/// The whole driver configuration for the member `start` names.
 ///
 /// # Errors
-/// As [`node_config`] and [`client_listeners`].
-pub fn driver_config(config: &Config) -> Result<DriverConfig, RunError> {
-    let node = node_config(config)?;
-    let members = initial_members(config);
+/// As [`node_config`], [`peer_config`] and [`client_listeners`].
+pub fn driver_config(config: &Config, start: Start) -> Result<DriverConfig, RunError> {
+    let node = node_config(config, &start)?;
     let peer = peer_config(config, &node)?;
-    let mut d = DriverConfig::new(node, InitialCluster::New(members));
+    let mut d = DriverConfig::new(node, start.initial);
+    d.join_peers = start.join_peers;
     d.peer = Some(peer);
     d.listeners = client_listeners(config)?;
     d.enable_gateway = config.member.enable_grpc_gateway;
@@ -272,8 +412,15 @@ pub fn run(config: &Config) -> Result<StopReason, RunError> {
     for (flag, value) in &config.ignored {
         tracing::warn!(flag = %flag, value = %value, "flag accepted for compatibility and ignored");
     }
-    let driver_config = driver_config(config)?;
-    let storage = open_storage(config, &driver_config.node)?;
+    let (storage, start) = open_storage(config, || match config.cluster.initial_cluster_state {
+        ClusterState::New => founding_start(config),
+        ClusterState::Existing => {
+            // The peer TLS configuration without a member id yet: only its TLS is used.
+            let probe = peer_config(config, &NodeConfig::new(NodeId(1), 0, &config.member.name))?;
+            joining_start(config, probe.tls.as_ref())
+        }
+    })?;
+    let driver_config = driver_config(config, start)?;
     let driver = Driver::new(driver_config, storage).map_err(err)?;
     for addr in driver.client_addrs() {
         tracing::info!(%addr, "serving client traffic");
