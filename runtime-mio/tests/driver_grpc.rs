@@ -156,13 +156,15 @@ fn snapshot_defragment_and_restart() {
         }
         assert!(messages > 1, "{messages} messages");
         assert_eq!(last_remaining, Some(0));
-        assert!(bytes.starts_with(b"OXCDSNAP"), "not a snapshot file");
         assert!(bytes.len() > 200_000, "{} bytes", bytes.len());
-        // The storage's own reader accepts what was streamed.
+        // etcd's format: a bbolt file whose `key` bucket holds the puts, then its SHA-256.
         let file = member.dir.path().join("streamed.snap");
         std::fs::write(&file, &bytes).unwrap();
-        let info = oxcd_storage_lmdb::snapshot_status(&file).unwrap();
-        assert!(info.total_records > 20);
+        assert!(oxcd_storage_lmdb::bbolt::is_bbolt_file(&file).unwrap(), "not a bbolt file");
+        let status = oxcd_storage_lmdb::bbolt::bbolt_status(&file).unwrap();
+        assert_eq!(status.revision, 21, "20 puts after the first revision");
+        assert!(status.total_keys > 20);
+        assert_eq!(status.total_size + 32, bytes.len() as u64, "database then a SHA-256");
 
         for i in 0..20 {
             c.delete(format!("big{i}"), None).await.unwrap();

@@ -1,6 +1,7 @@
-//! Storage work that must not block the loop: `Maintenance.Snapshot` (the storage's snapshot
-//! stream, sent in 32 KiB messages as etcd does) and `Maintenance.Defragment`. Each runs on its
-//! own thread with a clone of the storage and reports through a channel and the loop's waker.
+//! Storage work that must not block the loop: `Maintenance.Snapshot` (etcd's snapshot format,
+//! a bbolt file and its SHA-256, sent in 32 KiB messages as etcd does) and
+//! `Maintenance.Defragment`. Each runs on its own thread with a clone of the storage and
+//! reports through a channel and the loop's waker.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -11,6 +12,7 @@ use mio::Waker;
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_proto::json;
 use oxcd_proto::service::Method;
+use oxcd_storage_lmdb::bbolt::{plan_bbolt_snapshot, write_planned_bbolt_snapshot};
 use oxcd_storage_lmdb::LmdbStorage;
 use prost::Message;
 
@@ -35,6 +37,8 @@ pub(crate) enum AdminAction {
 }
 
 enum Chunk {
+    /// The whole stream's size, known once the snapshot is planned (before any data).
+    Size(u64),
     Data(Vec<u8>),
     Done(Result<(), String>),
 }
@@ -76,7 +80,8 @@ struct SnapshotJob {
     /// The chunk received last, held back until we know whether it is the final one.
     held: Option<Vec<u8>>,
     sent_bytes: u64,
-    /// The bytes in use when the snapshot started: an upper bound for `remaining_bytes`.
+    /// The stream's size once planned (before that, the bytes in use: an estimate), for
+    /// `remaining_bytes`.
     estimate_bytes: u64,
     paused: bool,
 }
@@ -120,7 +125,15 @@ impl Workers {
                 let spawned =
                     std::thread::Builder::new().name("oxcd-snapshot".into()).spawn(move || {
                         let mut w = ChunkWriter { tx, buf: Vec::new(), waker };
-                        let result = match storage.save_snapshot(&mut w) {
+                        // etcd's format (a bbolt file and its SHA-256), so `etcdctl
+                        // snapshot status/restore` read what `snapshot save` stored.
+                        let view = storage.snapshot_view();
+                        let written = plan_bbolt_snapshot(&view).and_then(|plan| {
+                            let _ = w.tx.send(Chunk::Size(plan.total_bytes()));
+                            write_planned_bbolt_snapshot(&view, &plan, &mut w)
+                        });
+                        drop(view);
+                        let result = match written {
                             Ok(_) => {
                                 let last = std::mem::take(&mut w.buf);
                                 if last.is_empty() {
@@ -300,6 +313,7 @@ fn finish(client: &mut ClientTransport, call: CallId, gateway: bool, status: Grp
 fn pump_snapshot(client: &mut ClientTransport, call: CallId, job: &mut SnapshotJob) -> bool {
     while !job.paused {
         match job.rx.try_recv() {
+            Ok(Chunk::Size(total)) => job.estimate_bytes = total,
             Ok(Chunk::Data(data)) => {
                 let Some(prev) = job.held.replace(data) else { continue };
                 job.sent_bytes += prev.len() as u64;
