@@ -2,8 +2,13 @@
 
 mod config;
 mod run;
+mod snapshot;
 
 fn main() {
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some("snapshot") {
+        std::process::exit(snapshot::main(args.collect()));
+    }
     let config = match config::parse_config(std::env::args_os(), |k| std::env::var(k).ok()) {
         Ok(config) => config,
         Err(e) => {

@@ -31,6 +31,7 @@ mod persist;
 mod reads;
 mod reconfig;
 mod request;
+pub mod restore;
 mod route;
 mod snapshot;
 mod state;

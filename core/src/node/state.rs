@@ -10,6 +10,8 @@ use crate::raft::ConfState;
 
 const APPLIED_KEY: &[u8] = b"node.applied";
 const CONF_STATE_KEY: &[u8] = b"node.conf_state";
+/// Every `Meta` record this module owns.
+pub(crate) const NODE_KEYS: [&[u8]; 2] = [APPLIED_KEY, CONF_STATE_KEY];
 
 /// What a durable state machine covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -281,6 +281,50 @@ fn a_member_restarts_from_its_disk_with_every_acknowledged_write() {
 }
 
 #[test]
+fn a_restored_store_starts_a_new_cluster_with_the_old_keys() {
+    let mut c = Cluster::new(1);
+    let leader = c.elect();
+    for i in 0..20 {
+        c.request(leader, put(&format!("k{i}"), "v")).unwrap();
+    }
+    let disk = c.members[&leader].disk.clone();
+    assert!(super::restore::has_member_state(&disk).unwrap());
+    disk.apply(&super::restore::reset_for_new_cluster());
+    assert!(!super::restore::has_member_state(&disk).unwrap());
+    assert_eq!(disk.len(crate::backend::Table::Members), 0);
+    // The new cluster's one founder: another id, name and URL.
+    let mut cfg = config(9);
+    cfg.cluster_id = 0xc2;
+    let founder = Member_ {
+        id: NodeId(9),
+        name: "m9".into(),
+        peer_urls: vec!["http://10.0.0.9:2380".into()],
+        client_urls: vec![],
+        is_learner: false,
+    };
+    let node = Node::new(cfg, Box::new(disk.clone()), InitialCluster::New(vec![founder]), c.now)
+        .unwrap();
+    c.members.clear();
+    c.members.insert(NodeId(9), Member { node, disk });
+    c.settle();
+    let leader = c.elect();
+    assert_eq!(leader, NodeId(9));
+    let names: Vec<String> = c.members[&leader].node.members().map(|m| m.name.clone()).collect();
+    assert_eq!(names, vec![String::from("m9")]);
+    let all = Request::Range(pb::RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        count_only: true,
+        ..Default::default()
+    });
+    let range = range_of(c.request(leader, all));
+    assert_eq!(range.count, 20, "the keys survive the restore");
+    assert_eq!(range.header.unwrap().revision, 21, "and so does the revision");
+    c.request(leader, put("after", "restore")).unwrap();
+    assert_eq!(c.members[&leader].node.revision(), 22);
+}
+
+#[test]
 fn a_lagging_follower_catches_up_by_snapshot_after_compaction() {
     let mut c = Cluster::new(3);
     let leader = c.elect();

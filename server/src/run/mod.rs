@@ -9,6 +9,7 @@ use std::time::Duration;
 use oxcd_core::identity::PeerCertRules;
 use oxcd_core::membership::Member;
 use oxcd_core::mvcc::auto_compact::AutoCompactionMode;
+use oxcd_core::node::restore::has_member_state;
 use oxcd_core::node::{InitialCluster, NodeConfig};
 use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
 use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
@@ -360,12 +361,7 @@ fn open_storage(
             storage.bootstrap(&identity).map_err(err)?;
             start
         }
-        (None, Some(identity)) => Start {
-            id: identity.member_id,
-            cluster_id: identity.cluster_id,
-            initial: InitialCluster::New(Vec::new()),
-            join_peers: Vec::new(),
-        },
+        (None, Some(identity)) => restart(config, &storage, identity)?,
         (None, None) => {
             return Err(RunError(format!(
                 "{}: the data dir records no member identity",
@@ -375,6 +371,45 @@ fn open_storage(
     };
     tracing::info!(data_dir = %dir.display(), restart = exists, "opened storage");
     Ok((storage, start))
+}
+
+/// [`joining_start`] with the peer TLS of the flags.
+fn join(config: &Config) -> Result<Start, RunError> {
+    // The peer transport's configuration before the member id is known: only its TLS is used.
+    let probe = peer_config(config, &NodeConfig::new(NodeId(1), 0, &config.member.name))?;
+    joining_start(config, probe.tls.as_ref())
+}
+
+/// The member a data dir belongs to. One that has run needs nothing more; one that never
+/// ran (restored from a snapshot, or stopped before its first election or before the leader's
+/// state reached it) starts as the flags say, and they must name the member it was made for.
+fn restart(
+    config: &Config,
+    storage: &LmdbStorage,
+    identity: MemberIdentity,
+) -> Result<Start, RunError> {
+    let ran = has_member_state(storage).map_err(err)?;
+    if ran {
+        return Ok(Start {
+            id: identity.member_id,
+            cluster_id: identity.cluster_id,
+            initial: InitialCluster::New(Vec::new()),
+            join_peers: Vec::new(),
+        });
+    }
+    let start = match config.cluster.initial_cluster_state {
+        ClusterState::New => founding_start(config)?,
+        ClusterState::Existing => join(config)?,
+    };
+    if (start.id, start.cluster_id) != (identity.member_id, identity.cluster_id) {
+        return Err(RunError(format!(
+            "{}: the data dir was made for {identity}, but --initial-cluster and --initial-cluster-token name member {:x} of cluster {:x}; start it with the flags given to `oxcd snapshot restore`",
+            config.member.data_dir.display(),
+            start.id.get(),
+            start.cluster_id
+        )));
+    }
+    Ok(start)
 }
 
 /// The whole driver configuration for the member `start` names.
@@ -414,11 +449,7 @@ pub fn run(config: &Config) -> Result<StopReason, RunError> {
     }
     let (storage, start) = open_storage(config, || match config.cluster.initial_cluster_state {
         ClusterState::New => founding_start(config),
-        ClusterState::Existing => {
-            // The peer TLS configuration without a member id yet: only its TLS is used.
-            let probe = peer_config(config, &NodeConfig::new(NodeId(1), 0, &config.member.name))?;
-            joining_start(config, probe.tls.as_ref())
-        }
+        ClusterState::Existing => join(config),
     })?;
     let driver_config = driver_config(config, start)?;
     let driver = Driver::new(driver_config, storage).map_err(err)?;

@@ -9,7 +9,7 @@ use super::health::ClientTls;
 use super::member::{ListenerTls, Member, MemberSpec};
 use super::pki::{CertFiles, Sans, TestCa};
 use super::ports::free_port;
-use super::server::ServerBinary;
+use super::server::{ServerBinary, ServerKind};
 use super::E2eError;
 
 /// Set to keep a cluster's directory (data, logs, certificates) after the test; its path is
@@ -38,6 +38,9 @@ pub struct ClusterConfig {
     pub extra_args: Vec<String>,
     /// How long the members get to become healthy.
     pub ready_timeout: Duration,
+    /// A snapshot file (`etcdctl snapshot save`) every member's data dir is restored from
+    /// before it starts: `oxcd snapshot restore` for oxcd, `etcdctl snapshot restore` for etcd.
+    pub restore_from: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -52,6 +55,7 @@ impl ClusterConfig {
             token: "oxcd-e2e".to_owned(),
             extra_args: Vec::new(),
             ready_timeout: Duration::from_secs(30),
+            restore_from: None,
         }
     }
 
@@ -74,6 +78,13 @@ impl ClusterConfig {
         self.client_tls = true;
         self.client_cert_auth = true;
         self.peer_tls = true;
+        self
+    }
+
+    /// Restores every member's data dir from `snapshot` before it starts.
+    #[must_use]
+    pub fn restored_from(mut self, snapshot: &Path) -> Self {
+        self.restore_from = Some(snapshot.to_owned());
         self
     }
 
@@ -175,6 +186,9 @@ impl Cluster {
             format!("--initial-cluster-token={}", config.token),
         ];
         for spec in specs {
+            if let Some(snapshot) = &config.restore_from {
+                restore(binary, snapshot, &spec, cluster.dir.path(), &initial, &config.token)?;
+            }
             let member = Member::launch(
                 binary,
                 spec,
@@ -317,6 +331,46 @@ impl Cluster {
     pub fn config(&self) -> &ClusterConfig {
         &self.config
     }
+}
+
+/// Makes `spec`'s data dir from `snapshot` as the binary's documentation says, with the
+/// bootstrap flags the member then starts with.
+fn restore(
+    binary: &ServerBinary,
+    snapshot: &Path,
+    spec: &MemberSpec,
+    dir: &Path,
+    initial: &[String],
+    token: &str,
+) -> Result<(), E2eError> {
+    let mut command = match binary.kind {
+        ServerKind::Etcd => {
+            let mut c = std::process::Command::new("etcdctl");
+            c.env("ETCDCTL_API", "3");
+            c
+        }
+        _ => {
+            let mut c = std::process::Command::new(&binary.path);
+            c.arg("snapshot");
+            c
+        }
+    };
+    command.arg("restore").arg(snapshot).args([
+        format!("--name={}", spec.name),
+        format!("--data-dir={}", Member::data_dir(dir, &spec.name).display()),
+        format!("--initial-cluster={}", initial.join(",")),
+        format!("--initial-cluster-token={token}"),
+        format!("--initial-advertise-peer-urls={}", spec.peer_url()),
+    ]);
+    let out = command.output().map_err(|e| E2eError(format!("snapshot restore: {e}")))?;
+    if !out.status.success() {
+        return Err(E2eError(format!(
+            "snapshot restore for {} failed: {}",
+            spec.name,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
 }
 
 impl Drop for Cluster {

@@ -117,7 +117,7 @@ impl Member {
         cluster_args: &[String],
         extra_args: &[String],
     ) -> Result<Self, E2eError> {
-        let data_dir = dir.join(format!("{}.data", spec.name));
+        let data_dir = Self::data_dir(dir, &spec.name);
         let mut args = spec.listen_args(&data_dir);
         args.extend_from_slice(cluster_args);
         args.extend_from_slice(extra_args);
@@ -126,6 +126,11 @@ impl Member {
             Self { spec, binary: binary.clone(), args, log_path, child: None, last_exit: None };
         member.start()?;
         Ok(member)
+    }
+
+    /// Where member `name` of a cluster in `dir` keeps its data.
+    pub fn data_dir(dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!("{name}.data"))
     }
 
     /// Starts the process again with the same flags (after [`Member::stop`] or [`Member::kill`]).
