@@ -14,7 +14,9 @@ use oxcd_core::node::restore::reset_for_new_cluster;
 use oxcd_storage_lmdb::bbolt::{
     bbolt_status, is_bbolt_file, restore_from_etcd_snapshot, EtcdRestoreOptions,
 };
-use oxcd_storage_lmdb::{restore_snapshot, snapshot_status, LmdbStorage, MemberIdentity, OpenOptions};
+use oxcd_storage_lmdb::{
+    restore_snapshot, snapshot_status, LmdbStorage, MemberIdentity, OpenOptions,
+};
 
 use crate::config::parse_config;
 use crate::run::{founding_start, RunError};
@@ -99,10 +101,8 @@ fn text<'a>(m: &'a ArgMatches, name: &str) -> &'a str {
 fn restore(m: &ArgMatches) -> Result<(), RunError> {
     let file = PathBuf::from(text(m, "file"));
     let name = text(m, "name");
-    let data_dir = m
-        .get_one::<String>("data-dir")
-        .cloned()
-        .unwrap_or_else(|| format!("{name}.oxcd"));
+    let data_dir =
+        m.get_one::<String>("data-dir").cloned().unwrap_or_else(|| format!("{name}.oxcd"));
     // The member's flags, parsed and checked as the server parses them.
     let flags = [
         ("name", name),
@@ -159,11 +159,17 @@ fn status(m: &ArgMatches) -> Result<(), RunError> {
     std::fs::metadata(&file).map_err(|e| RunError(format!("stat {}: {e}", file.display())))?;
     let s = if is_bbolt_file(&file).map_err(|e| RunError(e.to_string()))? {
         let s = bbolt_status(&file).map_err(|e| RunError(e.to_string()))?;
-        Status { hash: s.hash, revision: s.revision, total_keys: s.total_keys, total_size: s.total_size }
+        Status {
+            hash: s.hash,
+            revision: s.revision,
+            total_keys: s.total_keys,
+            total_size: s.total_size,
+        }
     } else {
         // oxcd's own file: no bbolt hash or revision to show; its records and size.
         let info = snapshot_status(&file).map_err(|e| RunError(e.to_string()))?;
-        let hash = u32::from_be_bytes([info.sha256[0], info.sha256[1], info.sha256[2], info.sha256[3]]);
+        let hash =
+            u32::from_be_bytes([info.sha256[0], info.sha256[1], info.sha256[2], info.sha256[3]]);
         Status { hash, revision: 0, total_keys: info.total_records, total_size: info.size_bytes }
     };
     println!("{}", render(&s, text(m, "write-out")));
@@ -178,7 +184,8 @@ fn render(s: &Status, format: &str) -> String {
             s.hash, s.revision, s.total_keys, s.total_size
         ),
         "table" => {
-            let cells = [format!("{:x}", s.hash), s.revision.to_string(), s.total_keys.to_string(), size];
+            let cells =
+                [format!("{:x}", s.hash), s.revision.to_string(), s.total_keys.to_string(), size];
             let heads = ["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"];
             let widths: Vec<usize> =
                 heads.iter().zip(&cells).map(|(h, c)| h.len().max(c.len())).collect();

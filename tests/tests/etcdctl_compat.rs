@@ -15,7 +15,6 @@ use oxcd_tests::e2e::scenario::{run_dir, scenario_dir, Mode};
 use oxcd_tests::e2e::ServerBinary;
 
 #[test]
-#[ignore = "oxcd server not built yet: run with OXCD_E2E_SERVER=etcd (or a built oxcd) and --ignored"]
 fn etcdctl_transcripts_match_etcd_3_4() {
     let binary = ServerBinary::from_env().unwrap_or_else(|e| panic!("{e}"));
     let mode = Mode::from_env();

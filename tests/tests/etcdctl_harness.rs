@@ -15,7 +15,6 @@ fn binary() -> ServerBinary {
 }
 
 #[test]
-#[ignore = "oxcd server not built yet: run with OXCD_E2E_SERVER=etcd (or a built oxcd) and --ignored"]
 fn three_tls_members_serve_survive_a_crash_and_rejoin() {
     let mut cluster =
         Cluster::start(&binary(), ClusterConfig::three_tls()).unwrap_or_else(|e| panic!("{e}"));
@@ -76,7 +75,6 @@ fn three_tls_members_serve_survive_a_crash_and_rejoin() {
 }
 
 #[test]
-#[ignore = "oxcd server not built yet: run with OXCD_E2E_SERVER=etcd (or a built oxcd) and --ignored"]
 fn client_certificates_are_required_and_checked() {
     let cluster = Cluster::start(&binary(), ClusterConfig::new(1).with_tls())
         .unwrap_or_else(|e| panic!("{e}"));

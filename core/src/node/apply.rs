@@ -155,7 +155,9 @@ impl StateMachine {
     pub fn alarm_errors(&self) -> Vec<alloc::string::String> {
         self.alarms
             .iter()
-            .map(|(member, alarm)| alloc::format!("memberID:{member} alarm:{} ", alarm_name(*alarm)))
+            .map(|(member, alarm)| {
+                alloc::format!("memberID:{member} alarm:{} ", alarm_name(*alarm))
+            })
             .collect()
     }
 

@@ -40,6 +40,9 @@ pub struct NodeConfig {
     pub quota_backend_bytes: u64,
     /// `--snapshot-count`: applied entries kept in the Raft log before it is compacted.
     pub snapshot_count: u64,
+    /// `--experimental-snapshot-catchup-entries`: entries kept after a compaction so slightly
+    /// slow followers catch up from the log rather than by snapshot.
+    pub snapshot_catchup_entries: u64,
     /// Bytes per snapshot chunk sent to a follower.
     pub snapshot_chunk_bytes: usize,
     /// How long a proposed request may wait to be applied before "request timed out".
@@ -76,6 +79,7 @@ impl NodeConfig {
             max_txn_ops: 128,
             quota_backend_bytes: 2 * 1024 * 1024 * 1024,
             snapshot_count: 100_000,
+            snapshot_catchup_entries: 5_000,
             snapshot_chunk_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(7),
             auth_token_ttl: Duration::from_secs(300),

@@ -16,7 +16,8 @@ use oxcd_proto::etcdserverpb as pb;
 pub(super) enum ForwardKind {
     Lease(LeaseId),
     MemberAdd,
-    MemberRemove,
+    /// Removing the member with this id.
+    MemberRemove(NodeId),
     MemberUpdate,
     MemberPromote,
 }
@@ -90,6 +91,24 @@ impl Node {
         self.reply(f.id, result);
     }
 
+    /// This member applied its own removal: requests it forwarded to remove itself are
+    /// answered here, as the leader's answer would come over a connection that is going
+    /// away (etcd answers them from the removed member's own apply too).
+    pub(super) fn complete_own_removal(&mut self, members: &[Member]) {
+        let me = self.cfg.id;
+        let done: Vec<u64> = self
+            .forwards
+            .iter()
+            .filter(|(_, f)| matches!(f.kind, ForwardKind::MemberRemove(id) if id == me))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in done {
+            if let Some(f) = self.forwards.remove(&key) {
+                self.reply(f.id, Ok(member_response(f.kind, None, members)));
+            }
+        }
+    }
+
     /// Answers a proposed request, to a client or to the follower that forwarded it.
     pub(super) fn send_answer(&mut self, to: ReplyTo, result: Result<Response, ApiError>) {
         match to {
@@ -132,7 +151,7 @@ pub(super) fn member_op(request: &Request) -> Option<(MemberOp, ForwardKind)> {
             ForwardKind::MemberAdd,
         ),
         Request::MemberRemove(r) => {
-            (MemberOp::Remove { id: NodeId(r.id) }, ForwardKind::MemberRemove)
+            (MemberOp::Remove { id: NodeId(r.id) }, ForwardKind::MemberRemove(NodeId(r.id)))
         }
         Request::MemberUpdate(r) => (
             MemberOp::Update { id: NodeId(r.id), peer_urls: r.peer_urls.clone() },
@@ -174,7 +193,7 @@ fn member_response(kind: ForwardKind, member: Option<&Member>, members: &[Member
             member: member.map(super::apply::to_pb_member),
             members,
         }),
-        ForwardKind::MemberRemove => {
+        ForwardKind::MemberRemove(_) => {
             Response::MemberRemove(pb::MemberRemoveResponse { header: None, members })
         }
         ForwardKind::MemberUpdate => {

@@ -76,8 +76,6 @@ pub const ETCD_CLUSTER_VERSION: &str = "3.5.0";
 const MAX_QUEUED_OUTPUTS: usize = 1 << 20;
 /// Ticks caught up at most per `handle_timeout` (after a long pause the rest are skipped).
 const MAX_TICKS_PER_CALL: u32 = 64;
-/// Log entries kept after compaction so slightly slow followers catch up from the log.
-const CATCH_UP_ENTRIES: u64 = 5_000;
 
 /// How a member with empty storage starts.
 #[derive(Clone, Debug)]
@@ -175,6 +173,8 @@ pub struct Node {
     /// When publishing was last proposed (it is retried after a request timeout).
     publish_proposed_at: Option<Instant>,
     removed: bool,
+    /// Snapshots installed since start (for logs and metrics).
+    snapshots_installed: u64,
 }
 
 impl fmt::Debug for Node {
@@ -260,6 +260,7 @@ impl Node {
             published: false,
             publish_proposed_at: None,
             removed: false,
+            snapshots_installed: 0,
             cfg,
         };
         node.outputs.push_back(Output::MembersChanged {
@@ -299,6 +300,12 @@ impl Node {
     #[must_use]
     pub fn term(&self) -> Term {
         self.raft.term()
+    }
+
+    /// How many snapshots from a leader this member has installed since it started.
+    #[must_use]
+    pub fn snapshots_installed(&self) -> u64 {
+        self.snapshots_installed
     }
 
     /// The last applied log index.
@@ -746,6 +753,9 @@ impl Node {
                     });
                     if let MemberChange::Remove(id) = change {
                         if id == self.cfg.id {
+                            let members: Vec<Member> =
+                                self.sm.members().members().cloned().collect();
+                            self.complete_own_removal(&members);
                             self.removed = true;
                             self.push(Output::Removed);
                         }

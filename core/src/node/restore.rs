@@ -16,8 +16,8 @@ use super::{state, NodeError};
 /// # Errors
 /// Records that do not decode.
 pub fn has_member_state(backend: &dyn Backend) -> Result<bool, NodeError> {
-    let log = raft::storage::recover(backend)
-        .map_err(|e| NodeError::Corrupt(alloc::format!("{e:?}")))?;
+    let log =
+        raft::storage::recover(backend).map_err(|e| NodeError::Corrupt(alloc::format!("{e:?}")))?;
     let point = state::load_point(backend).map_err(|e| NodeError::Corrupt(e.0))?;
     Ok(log.hard_state != Default::default()
         || !log.entries.is_empty()

@@ -302,8 +302,8 @@ fn a_restored_store_starts_a_new_cluster_with_the_old_keys() {
         client_urls: vec![],
         is_learner: false,
     };
-    let node = Node::new(cfg, Box::new(disk.clone()), InitialCluster::New(vec![founder]), c.now)
-        .unwrap();
+    let node =
+        Node::new(cfg, Box::new(disk.clone()), InitialCluster::New(vec![founder]), c.now).unwrap();
     c.members.clear();
     c.members.insert(NodeId(9), Member { node, disk });
     c.settle();
@@ -331,7 +331,7 @@ fn a_lagging_follower_catches_up_by_snapshot_after_compaction() {
     let lagging = *c.members.keys().find(|id| **id != leader).unwrap();
     c.down.insert(lagging);
     // Enough writes for the log to be compacted past what the lagging member has.
-    for i in 0..(50 + CATCH_UP_ENTRIES + 100) {
+    for i in 0..(50 + NodeConfig::new(NodeId(1), 0, "").snapshot_catchup_entries + 100) {
         let id = c.next_request + 1;
         c.next_request = id;
         let now = c.now;

@@ -1,7 +1,7 @@
 //! Time-driven work: request deadlines, lease expiry and checkpoints, automatic and physical
 //! compaction, watch progress, token expiry, publishing attributes, Raft log compaction.
 
-use super::{Node, CATCH_UP_ENTRIES};
+use super::Node;
 use crate::error::ApiError;
 use crate::ids::{LogIndex, NodeId};
 use crate::raft::SnapshotStatus;
@@ -94,8 +94,9 @@ impl Node {
     pub(super) fn compact_log(&mut self) {
         let first = self.raft.first_index().0;
         let durable = self.durable_applied.0;
-        if durable >= first + self.cfg.snapshot_count + CATCH_UP_ENTRIES {
-            let _ = self.raft.compact(LogIndex(durable - CATCH_UP_ENTRIES));
+        let keep = self.cfg.snapshot_catchup_entries;
+        if durable >= first + self.cfg.snapshot_count + keep {
+            let _ = self.raft.compact(LogIndex(durable - keep));
             self.pump();
         }
     }

@@ -97,6 +97,7 @@ impl Node {
         assert!(restored.is_ok(), "installed snapshot does not load: {restored:?}");
         self.durable_applied = self.durable_applied.max(index);
         self.applied = index;
+        self.snapshots_installed += 1;
         self.push(Output::MembersChanged {
             members: self.sm.members().members().cloned().collect(),
         });

@@ -238,6 +238,7 @@ struct Counters {
     failed_writes: u64,
     commits: u64,
     last_leader: Option<NodeId>,
+    snapshots_installed: u64,
 }
 
 /// The running member. See the module docs.
@@ -486,6 +487,14 @@ impl Driver {
             }
         }
         self.track_leader();
+        let installed = self.node.snapshots_installed();
+        if installed != self.counters.snapshots_installed {
+            self.counters.snapshots_installed = installed;
+            tracing::info!(
+                index = self.node.applied_index().0,
+                "applied incoming Raft snapshot from the leader"
+            );
+        }
         self.advance_shutdown(now);
         Ok(())
     }

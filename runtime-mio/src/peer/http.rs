@@ -40,8 +40,9 @@ pub(crate) enum Sniffed {
 /// Looks at the bytes read so far on an accepted connection.
 pub(crate) fn sniff(input: &[u8]) -> Sniffed {
     let methods: [&[u8]; 4] = [b"GET ", b"HEAD ", b"POST ", b"PUT "];
-    let starts_method =
-        methods.iter().any(|m| input.starts_with(m) || (input.len() < m.len() && m.starts_with(input)));
+    let starts_method = methods
+        .iter()
+        .any(|m| input.starts_with(m) || (input.len() < m.len() && m.starts_with(input)));
     if input.is_empty() {
         return Sniffed::Incomplete;
     }
@@ -123,7 +124,8 @@ pub(crate) fn answer(method: &str, path: &str, cluster_id: u64, members: &[u8]) 
         (_, "/members" | "/version") => ("405 Method Not Allowed", b"Method Not Allowed\n"),
         _ => ("404 Not Found", b"404 page not found\n"),
     };
-    let kind = if status.starts_with("200") { "application/json" } else { "text/plain; charset=utf-8" };
+    let kind =
+        if status.starts_with("200") { "application/json" } else { "text/plain; charset=utf-8" };
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nX-Etcd-Cluster-ID: {cluster_id:x}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -206,9 +208,8 @@ fn fetch_from(
     );
     let raw = if url.tls {
         let tls = tls.ok_or_else(|| format!("{url}: https peer URL without peer TLS"))?;
-        let name = ServerName::try_from(host_text(url))
-            .map_err(|e| format!("{url}: {e}"))?
-            .to_owned();
+        let name =
+            ServerName::try_from(host_text(url)).map_err(|e| format!("{url}: {e}"))?.to_owned();
         let session = rustls::ClientConnection::new(Arc::clone(&tls.client), name)
             .map_err(|e| format!("{url}: {e}"))?;
         let mut stream = rustls::StreamOwned::new(session, sock);

@@ -11,10 +11,10 @@ use oxcd_core::membership::Member;
 use oxcd_core::mvcc::auto_compact::AutoCompactionMode;
 use oxcd_core::node::restore::has_member_state;
 use oxcd_core::node::{InitialCluster, NodeConfig};
-use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
-use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
 use oxcd_core::NodeId;
+use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
 use oxcd_runtime_mio::peer::http::fetch_members;
+use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
 use oxcd_runtime_mio::peer::{local_source_ip, PeerTls, PeerTransportConfig, PeerUrl};
 use oxcd_runtime_mio::tls::{auto_tls_hosts, server_config, ServerTlsOptions};
 use oxcd_runtime_mio::transport::{ListenUrl, TransportConfig};
@@ -102,8 +102,12 @@ pub fn joining_start(config: &Config, tls: Option<&PeerTls>) -> Result<Start, Ru
         .iter()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .collect();
-    let advertise: Vec<PeerUrl> =
-        config.cluster.initial_advertise_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
+    let advertise: Vec<PeerUrl> = config
+        .cluster
+        .initial_advertise_peer_urls
+        .iter()
+        .map(peer_url)
+        .collect::<Result<_, _>>()?;
     let source_ip = local_source_ip(&advertise);
     let mut others = Vec::new();
     for (name, urls) in config.cluster.initial_cluster.iter() {
@@ -116,7 +120,8 @@ pub fn joining_start(config: &Config, tls: Option<&PeerTls>) -> Result<Start, Ru
     }
     if others.is_empty() {
         return Err(RunError(
-            "--initial-cluster-state existing: --initial-cluster names no other member to join".into(),
+            "--initial-cluster-state existing: --initial-cluster names no other member to join"
+                .into(),
         ));
     }
     let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
@@ -197,6 +202,7 @@ pub fn node_config(config: &Config, start: &Start) -> Result<NodeConfig, RunErro
     n.max_txn_ops = config.member.max_txn_ops as usize;
     n.quota_backend_bytes = config.member.quota_backend_bytes.unwrap_or(u64::MAX);
     n.snapshot_count = config.member.snapshot_count.max(1);
+    n.snapshot_catchup_entries = config.member.snapshot_catchup_entries;
     n.auth_token_ttl = config.auth.token_ttl;
     n.strict_reconfig_check = config.member.strict_reconfig_check;
     n.watch_progress_notify_interval = config.experimental.watch_progress_notify_interval;

@@ -346,7 +346,7 @@ fn restore(
     let mut command = match binary.kind {
         ServerKind::Etcd => {
             let mut c = std::process::Command::new("etcdctl");
-            c.env("ETCDCTL_API", "3");
+            c.env("ETCDCTL_API", "3").arg("snapshot");
             c
         }
         _ => {
