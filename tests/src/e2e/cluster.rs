@@ -42,9 +42,9 @@ pub struct ClusterConfig {
     /// before it starts: `oxcd snapshot restore` for oxcd, `etcdctl snapshot restore` for etcd.
     pub restore_from: Option<PathBuf>,
     /// When set (with `peer_tls`), member `<name>`'s peer certificate carries one SAN, the DNS
-    /// name `<name>.<domain>` (no IP SAN), and the member advertises that name as its first
-    /// peer URL (see [`MemberSpec::peer_urls`]). The names must resolve through the members'
-    /// peer DNS: serve them with a [`super::dns::DnsServer`] passed in `env`.
+    /// name `<name>.<domain>` (no IP SAN), and the member advertises a peer URL with that name
+    /// next to its address URL (see [`MemberSpec::peer_urls`]). The names must resolve through
+    /// the members' peer DNS: serve them with a [`super::dns::DnsServer`] passed in `env`.
     pub peer_dns_domain: Option<String>,
     /// Environment variables of every member process (besides `PATH`, `RUST_LOG`,
     /// `RUST_BACKTRACE`).
