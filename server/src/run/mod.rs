@@ -334,6 +334,17 @@ pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportCo
     p.cert_rules = PeerCertRules::new(t.allowed_cns.clone(), t.allowed_hostnames.clone())
         .map_err(|e| RunError(format!("{e:?}")))?
         .with_skip_san_verify(t.skip_client_san_verification);
+    // Testing only (docs/flags.md): peer DNS (certificate checks, dialing named URLs) asks these
+    // UDP name servers instead of the system's, /etc/hosts ignored.
+    if let Some(list) = std::env::var_os("OXCD_PEER_DNS_NAMESERVERS") {
+        let list = list.to_string_lossy().into_owned();
+        let servers = list.split(',').map(|s| s.trim().parse::<std::net::SocketAddr>());
+        let servers = servers.collect::<Result<Vec<_>, _>>().map_err(|e| {
+            RunError(format!("OXCD_PEER_DNS_NAMESERVERS={list:?}: expected ip:port[,ip:port]: {e}"))
+        })?;
+        tracing::warn!(?servers, "peer DNS uses OXCD_PEER_DNS_NAMESERVERS (testing only)");
+        p.dns = oxcd_runtime_mio::dns::DnsConfig::Nameservers(servers);
+    }
     Ok(p)
 }
 

@@ -41,6 +41,14 @@ pub struct ClusterConfig {
     /// A snapshot file (`etcdctl snapshot save`) every member's data dir is restored from
     /// before it starts: `oxcd snapshot restore` for oxcd, `etcdctl snapshot restore` for etcd.
     pub restore_from: Option<PathBuf>,
+    /// When set (with `peer_tls`), member `<name>`'s peer certificate carries one SAN, the DNS
+    /// name `<name>.<domain>` (no IP SAN), and the member advertises a peer URL with that name
+    /// next to its address URL (see [`MemberSpec::peer_urls`]). The names must resolve through
+    /// the members' peer DNS: serve them with a [`super::dns::DnsServer`] passed in `env`.
+    pub peer_dns_domain: Option<String>,
+    /// Environment variables of every member process (besides `PATH`, `RUST_LOG`,
+    /// `RUST_BACKTRACE`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ClusterConfig {
@@ -56,6 +64,8 @@ impl ClusterConfig {
             extra_args: Vec::new(),
             ready_timeout: Duration::from_secs(30),
             restore_from: None,
+            peer_dns_domain: None,
+            env: Vec::new(),
         }
     }
 
@@ -85,6 +95,21 @@ impl ClusterConfig {
     #[must_use]
     pub fn restored_from(mut self, snapshot: &Path) -> Self {
         self.restore_from = Some(snapshot.to_owned());
+        self
+    }
+
+    /// Peer certificates with the DNS SAN `<member name>.<domain>` only, advertised as peer
+    /// URLs (see [`ClusterConfig::peer_dns_domain`]).
+    #[must_use]
+    pub fn with_peer_dns_domain(mut self, domain: &str) -> Self {
+        self.peer_dns_domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Sets an environment variable of every member.
+    #[must_use]
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -140,6 +165,10 @@ impl Cluster {
     pub fn start(binary: &ServerBinary, config: ClusterConfig) -> Result<Self, E2eError> {
         assert!(config.size > 0 && !config.ips.is_empty(), "a cluster needs members and addresses");
         assert!(!config.client_cert_auth || config.client_tls, "client-cert-auth needs client TLS");
+        assert!(
+            config.peer_dns_domain.is_none() || config.peer_tls,
+            "peer DNS names are certificate names: they need peer TLS"
+        );
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -179,7 +208,7 @@ impl Cluster {
             })
             .collect::<Result<_, _>>()?;
         let initial: Vec<String> =
-            specs.iter().map(|s| format!("{}={}", s.name, s.peer_url())).collect();
+            specs.iter().flat_map(MemberSpec::initial_cluster_entries).collect();
         let cluster_args = vec![
             format!("--initial-cluster={}", initial.join(",")),
             "--initial-cluster-state=new".to_owned(),
@@ -217,8 +246,10 @@ impl Cluster {
         Ok(())
     }
 
-    /// A spec for a new member named `name` on `ip`: fresh ports and, for a TLS cluster, a
-    /// certificate for `ip`, 127.0.0.1 and localhost.
+    /// A spec for a new member named `name` on `ip`: fresh ports, the cluster's member
+    /// environment and, for a TLS cluster, a certificate for `ip`, 127.0.0.1 and localhost
+    /// (for the peer side, with [`ClusterConfig::peer_dns_domain`], one for
+    /// `<name>.<domain>` only).
     ///
     /// # Errors
     /// When no port can be found or the certificate cannot be written.
@@ -231,21 +262,33 @@ impl Cluster {
             }
             None => None,
         };
-        let tls = |on: bool, verify: bool| match (&cert, &self.pki) {
-            (Some(cert), Some(pki)) if on => Some(ListenerTls {
-                cert: cert.clone(),
-                ca: pki.ca.cert_path().to_owned(),
-                verify_other_side: verify,
-            }),
-            _ => None,
+        let peer_name =
+            self.config.peer_dns_domain.as_ref().map(|domain| format!("{name}.{domain}"));
+        let peer_cert = match (&self.pki, &peer_name) {
+            (Some(pki), Some(peer_name)) => {
+                let sans = Sans { ips: Vec::new(), dns: vec![peer_name.clone()] };
+                Some(pki.ca.peer_cert(&format!("{name}-peer"), &sans).map_err(pki_error)?)
+            }
+            _ => cert.clone(),
         };
+        let listener_tls =
+            |cert: &Option<CertFiles>, on: bool, verify: bool| match (cert, &self.pki) {
+                (Some(cert), Some(pki)) if on => Some(ListenerTls {
+                    cert: cert.clone(),
+                    ca: pki.ca.cert_path().to_owned(),
+                    verify_other_side: verify,
+                }),
+                _ => None,
+            };
         Ok(MemberSpec {
             name: name.to_owned(),
             ip,
             client_port: port(ip)?,
             peer_port: port(ip)?,
-            client_tls: tls(self.config.client_tls, self.config.client_cert_auth),
-            peer_tls: tls(self.config.peer_tls, true),
+            client_tls: listener_tls(&cert, self.config.client_tls, self.config.client_cert_auth),
+            peer_tls: listener_tls(&peer_cert, self.config.peer_tls, true),
+            peer_name,
+            env: self.config.env.clone(),
         })
     }
 
@@ -360,7 +403,7 @@ fn restore(
         format!("--data-dir={}", Member::data_dir(dir, &spec.name).display()),
         format!("--initial-cluster={}", initial.join(",")),
         format!("--initial-cluster-token={token}"),
-        format!("--initial-advertise-peer-urls={}", spec.peer_url()),
+        format!("--initial-advertise-peer-urls={}", spec.peer_urls().join(",")),
     ]);
     let out = command.output().map_err(|e| E2eError(format!("snapshot restore: {e}")))?;
     if !out.status.success() {

@@ -42,6 +42,11 @@ pub struct MemberSpec {
     pub client_tls: Option<ListenerTls>,
     /// Peer-side TLS (https peer URLs) when set.
     pub peer_tls: Option<ListenerTls>,
+    /// A DNS name the member advertises its peer URL under, ahead of the address URL (see
+    /// [`MemberSpec::peer_urls`]).
+    pub peer_name: Option<String>,
+    /// Environment variables of the process, besides `PATH`, `RUST_LOG` and `RUST_BACKTRACE`.
+    pub env: Vec<(String, String)>,
 }
 
 impl MemberSpec {
@@ -57,6 +62,28 @@ impl MemberSpec {
         format!("{scheme}://{}", SocketAddr::new(self.ip, self.peer_port))
     }
 
+    /// The advertised peer URLs (`--initial-advertise-peer-urls`, and this member's entries in
+    /// `--initial-cluster`): [`MemberSpec::peer_url`], preceded by `<scheme>://<peer_name>:<port>`
+    /// when the member has a peer name. The address URL stays because oxcd binds its outgoing
+    /// peer connections to the first advertised address literal that is local; without one,
+    /// every member on 127.0.0.x would dial from 127.0.0.1, the address the other members'
+    /// certificate checks would then see.
+    pub fn peer_urls(&self) -> Vec<String> {
+        let by_address = self.peer_url();
+        match &self.peer_name {
+            Some(name) => {
+                let scheme = if self.peer_tls.is_some() { "https" } else { "http" };
+                vec![format!("{scheme}://{name}:{}", self.peer_port), by_address]
+            }
+            None => vec![by_address],
+        }
+    }
+
+    /// This member's `name=url` entries of `--initial-cluster`.
+    pub fn initial_cluster_entries(&self) -> Vec<String> {
+        self.peer_urls().iter().map(|url| format!("{}={url}", self.name)).collect()
+    }
+
     /// The client socket address.
     pub fn client_addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.client_port)
@@ -70,7 +97,7 @@ impl MemberSpec {
             format!("--listen-client-urls={}", self.client_url()),
             format!("--advertise-client-urls={}", self.client_url()),
             format!("--listen-peer-urls={}", self.peer_url()),
-            format!("--initial-advertise-peer-urls={}", self.peer_url()),
+            format!("--initial-advertise-peer-urls={}", self.peer_urls().join(",")),
         ];
         if let Some(tls) = &self.client_tls {
             args.push(format!("--cert-file={}", tls.cert.cert.display()));
@@ -155,6 +182,7 @@ impl Member {
                 command.env(name, value);
             }
         }
+        command.envs(self.spec.env.iter().map(|(name, value)| (name, value)));
         let child = command
             .stdin(Stdio::null())
             .stdout(log)

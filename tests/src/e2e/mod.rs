@@ -14,6 +14,7 @@
 //! a cluster's directory (data, logs, certificates) for a look after the test.
 
 pub mod cluster;
+pub mod dns;
 pub mod etcdctl;
 pub mod health;
 pub mod member;
@@ -24,6 +25,7 @@ pub mod scenario;
 pub mod server;
 
 pub use cluster::{Cluster, ClusterConfig, ClusterPki};
+pub use dns::{DnsServer, Zone};
 pub use etcdctl::{Background, CmdOutput, Etcdctl};
 pub use health::ClientTls;
 pub use member::{ListenerTls, Member, MemberSpec};
