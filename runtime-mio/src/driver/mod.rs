@@ -28,7 +28,9 @@ mod calls;
 pub mod passwords;
 pub mod peers;
 mod workers;
+mod writer;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,12 +40,14 @@ use std::time::{Duration, Instant as StdInstant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use oxcd_core::backend::WriteBatch;
 use oxcd_core::membership::Member;
+use oxcd_core::node::PeerMessage;
 use oxcd_core::node::{
     InitialCluster, Node, NodeConfig, NodeError, Output, PersistId, Request, RequestId, RequestMeta,
 };
 use oxcd_core::{Instant, NodeId};
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_storage_lmdb::{LmdbStorage, WriteError};
+use writer::{Committed, StorageWriter};
 
 use crate::peer::{PeerTransport, PeerTransportConfig};
 use crate::transport::{ClientTransport, ListenUrl, TransportConfig};
@@ -262,6 +266,10 @@ pub struct Driver {
     next_size_at: StdInstant,
     next_request: u64,
     counters: Counters,
+    /// Commits persist batches off the loop.
+    writer: StorageWriter,
+    /// Persists handed to the writer, with the messages that wait for them, oldest first.
+    unconfirmed: VecDeque<(PersistId, Vec<(NodeId, PeerMessage)>)>,
 }
 
 impl fmt::Debug for Driver {
@@ -327,6 +335,7 @@ impl Driver {
             name = %config.node.name,
             "starting member"
         );
+        let writer = StorageWriter::start(storage.clone(), waker.clone())?;
         Ok(Driver {
             workers: Workers::new(storage.clone(), waker.clone()),
             poll,
@@ -343,6 +352,8 @@ impl Driver {
             config,
             members: Vec::new(),
             phase: Phase::Running,
+            writer,
+            unconfirmed: VecDeque::new(),
             stop_reason: None,
             next_size_at: epoch,
             next_request: 0,
@@ -535,21 +546,42 @@ impl Driver {
                     }
                 }
             }
-            let Some(highest) = highest else { return Ok(()) };
-            // Answers given so far never wait for this batch: let them leave before the fsync.
-            self.client.handle_wake(now);
-            if !batch.is_empty() {
-                self.storage.write_batch(&batch).map_err(|e| {
-                    tracing::error!(error = %e, "failed to persist; stopping the member");
-                    DriverError::Storage(e)
-                })?;
+            if let Some(highest) = highest {
+                // The writer thread commits it; the loop goes on meanwhile.
+                self.writer.submit(highest, batch);
+                self.unconfirmed.push_back((highest, then_send));
                 self.counters.commits += 1;
             }
-            self.node.handle_persisted(self.clock.core(StdInstant::now()), highest);
-            for (to, message) in then_send {
+            if !self.take_commits(now)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Confirms what the writer made durable and sends what waited for it. True when
+    /// something was confirmed (the Node may have more output).
+    fn take_commits(&mut self, now: StdInstant) -> Result<bool, DriverError> {
+        let mut confirmed = None;
+        while let Some(report) = self.writer.poll() {
+            match report {
+                Committed::Upto(id) => confirmed = Some(id),
+                Committed::Failed(e) => {
+                    tracing::error!(error = %e, "failed to persist; stopping the member");
+                    return Err(DriverError::Storage(e));
+                }
+            }
+        }
+        let Some(upto) = confirmed else { return Ok(false) };
+        // Answers given so far leave before anything else.
+        self.client.handle_wake(now);
+        self.node.handle_persisted(self.clock.core(StdInstant::now()), upto);
+        while self.unconfirmed.front().is_some_and(|(id, _)| *id <= upto) {
+            let (_, sends) = self.unconfirmed.pop_front().expect("checked");
+            for (to, message) in sends {
                 self.send_peer(to, &message);
             }
         }
+        Ok(true)
     }
 
     fn send_peer(&mut self, to: NodeId, message: &oxcd_core::node::PeerMessage) {
