@@ -29,6 +29,7 @@ pub mod raft;
 pub mod rng;
 pub mod testing;
 pub mod time;
+pub mod v2store;
 pub mod watch;
 
 pub use error::{ApiError, GrpcCode};

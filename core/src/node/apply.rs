@@ -221,6 +221,13 @@ impl StateMachine {
                 self.kv.apply_delete_range(&mut storage, &r).map(Response::DeleteRange)
             }));
         }
+        if let Some(r) = request.v2 {
+            if self.no_space() && r.method != "DELETE" {
+                return Some(Err(ApiError::NoSpace));
+            }
+            let answer = crate::v2store::apply(storage.backend, storage.overlay, index.0, &r);
+            return Some(Ok(Response::V2(answer)));
+        }
         if let Some(r) = request.txn {
             return Some(self.apply_txn(&mut storage, ai, &r));
         }

@@ -169,6 +169,13 @@ impl Node {
                     return;
                 }
             }
+            Request::V2(r) => Ok(Response::V2(crate::v2store::get(
+                self.backend.as_ref(),
+                &self.overlay,
+                &r.path,
+                r.recursive,
+                self.applied.0,
+            ))),
             Request::LeaseKeepAlive(r) if !self.raft.is_leader() => {
                 let lease = crate::ids::LeaseId(r.id);
                 self.forward(id, Forwarded::LeaseKeepAlive { lease }, ForwardKind::Lease(lease));

@@ -11,32 +11,42 @@ macro_rules! rpcs {
         #[derive(Clone, Debug, PartialEq)]
         pub enum Request {
             $( $(#[$meta])* #[doc = concat!("`", stringify!($req), "`")] $name(pb::$req), )*
+            /// etcd v2's keys API (`--enable-v2`): a GET is served locally, writes go through Raft.
+            V2(pb::V2Request),
         }
 
         /// The answer to a [`Request`] of the same variant.
         #[derive(Clone, Debug, PartialEq)]
         pub enum Response {
             $( $(#[$meta])* #[doc = concat!("`", stringify!($resp), "`")] $name(pb::$resp), )*
+            /// The answer to a v2 keys API request (a v2 error is an answer too).
+            V2(crate::v2store::V2Response),
         }
 
         impl Request {
             /// The RPC's name, as in etcd's service definitions (for logs and metrics).
             #[must_use]
             pub const fn name(&self) -> &'static str {
-                match self { $( Request::$name(_) => stringify!($name), )* }
+                match self { $( Request::$name(_) => stringify!($name), )* Request::V2(_) => "V2" }
             }
         }
 
         impl Response {
             /// The response header, which every etcd response carries.
             pub fn header_mut(&mut self) -> &mut pb::ResponseHeader {
-                match self { $( Response::$name(r) => r.header.get_or_insert_with(Default::default), )* }
+                match self {
+                    $( Response::$name(r) => r.header.get_or_insert_with(Default::default), )*
+                    Response::V2(r) => r.header.get_or_insert_with(Default::default),
+                }
             }
 
             /// The response header, if set.
             #[must_use]
             pub fn header(&self) -> Option<&pb::ResponseHeader> {
-                match self { $( Response::$name(r) => r.header.as_ref(), )* }
+                match self {
+                    $( Response::$name(r) => r.header.as_ref(), )*
+                    Response::V2(r) => r.header.as_ref(),
+                }
             }
         }
     };

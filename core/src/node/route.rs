@@ -66,6 +66,11 @@ pub(super) fn classify(request: &Request, max_txn_ops: usize) -> Route {
             }
         }
         Request::MemberList(r) if r.linearizable => Route::LinearizableRead,
+        Request::V2(r) => match r.method.as_str() {
+            "GET" => Route::Local,
+            "PUT" | "POST" | "DELETE" => Route::Propose,
+            _ => Route::Invalid(ApiError::NotCapable),
+        },
         Request::Put(_)
         | Request::DeleteRange(_)
         | Request::Txn(_)
@@ -128,6 +133,9 @@ fn quota_cost(request: &Request) -> Option<usize> {
             (cost > 0).then_some(cost)
         }
         Request::LeaseGrant(_) => Some(QUOTA_OVERHEAD_BYTES),
+        Request::V2(r) if r.method != "DELETE" => {
+            Some(r.path.len() + r.val.len() + QUOTA_OVERHEAD_BYTES)
+        }
         _ => None,
     }
 }
@@ -220,6 +228,7 @@ impl StateMachine {
             }
             Request::LeaseRevoke(r) => internal.lease_revoke = Some(r),
             Request::Alarm(r) => internal.alarm = Some(r),
+            Request::V2(r) => internal.v2 = Some(r),
             Request::AuthEnable(r) => internal.auth_enable = Some(r),
             Request::AuthDisable(r) => internal.auth_disable = Some(r),
             Request::AuthStatus(r) => internal.auth_status = Some(r),

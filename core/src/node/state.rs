@@ -53,7 +53,7 @@ pub(crate) fn meta_record_is_sound(key: &[u8], value: &[u8]) -> bool {
     match key {
         APPLIED_KEY => codec::decode::<(LogIndex, Term)>(value).is_ok(),
         CONF_STATE_KEY => codec::decode::<ConfState>(value).is_ok(),
-        _ => true,
+        _ => crate::v2store::meta_record_is_sound(key, value),
     }
 }
 

@@ -24,6 +24,33 @@ pub struct RequestHeader {
     pub auth_revision: u64,
 }
 
+/// `etcdserverpb.Request`: a v2 keys API request (etcd's field numbers; the fields oxcd does
+/// not implement — TTL, compare-and-swap, wait — are left out and skipped when decoding).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct V2Request {
+    /// `ID = 1`.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// `Method = 2`: `GET`, `PUT`, `POST` or `DELETE`.
+    #[prost(string, tag = "2")]
+    pub method: String,
+    /// `Path = 3`: the key, as the client wrote it after `/v2/keys`.
+    #[prost(string, tag = "3")]
+    pub path: String,
+    /// `Val = 4`.
+    #[prost(string, tag = "4")]
+    pub val: String,
+    /// `Dir = 5`.
+    #[prost(bool, tag = "5")]
+    pub dir: bool,
+    /// `Recursive = 12`.
+    #[prost(bool, tag = "12")]
+    pub recursive: bool,
+    /// `Sorted = 13`.
+    #[prost(bool, tag = "13")]
+    pub sorted: bool,
+}
+
 /// `etcdserverpb.InternalAuthenticateRequest`: an authentication with the token chosen by
 /// the proposing member, so every member stores the same token.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -41,7 +68,7 @@ pub struct InternalAuthenticateRequest {
 
 /// `etcdserverpb.InternalRaftRequest`: the payload of a normal Raft log entry.
 ///
-/// Field 2 (etcd v2's `Request`) is reserved and never used. Field 9900 (etcd 3.6's
+/// Field 2 carries etcd v2's `Request` (the v2 keys API behind `--enable-v2`). Field 9900 (etcd 3.6's
 /// `downgrade_version_test`, a test hook) is left out. Requests only oxcd has would take
 /// numbers from 10000 up, clear of etcd's; there are none yet.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -52,6 +79,9 @@ pub struct InternalRaftRequest {
     /// `ID = 1`.
     #[prost(uint64, tag = "1")]
     pub id: u64,
+    /// `v2 = 2`: a v2 keys API write.
+    #[prost(message, optional, tag = "2")]
+    pub v2: Option<V2Request>,
     /// `range = 3`: a linearizable read that went through the log.
     #[prost(message, optional, tag = "3")]
     pub range: Option<RangeRequest>,

@@ -304,6 +304,21 @@ fn cluster_and_auth_golden() {
 }
 
 #[test]
+fn internal_raft_request_golden_v2() {
+    let req = InternalRaftRequest {
+        v2: Some(V2Request {
+            method: "PUT".to_string(),
+            path: "/a".to_string(),
+            dir: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // v2 = 2; inside, Method = 2, Path = 3, Dir = 5.
+    assert_golden(&req, &[0x12, 11, 0x12, 3, b'P', b'U', b'T', 0x1a, 2, b'/', b'a', 0x28, 1]);
+}
+
+#[test]
 fn internal_raft_request_golden_high_field_numbers() {
     let req = InternalRaftRequest {
         header: Some(RequestHeader { id: 1, username: "u".to_string(), auth_revision: 2 }),

@@ -87,11 +87,13 @@ macro_rules! node_methods {
             })
         }
 
-        /// The method a core request arrived by (for the gateway's JSON encoding).
+        /// The method a core request arrived by (for the gateway's JSON encoding); `None` for
+        /// v2 keys API answers, which have no gRPC method.
         #[must_use]
-        pub fn method_of(response: &Response) -> Method {
+        pub fn method_of(response: &Response) -> Option<Method> {
             match response {
-                $( Response::$variant(_) => Method::$method, )*
+                $( Response::$variant(_) => Some(Method::$method), )*
+                Response::V2(_) => None,
             }
         }
     };
@@ -141,6 +143,8 @@ macro_rules! encode_all {
     ($response:expr, $($variant:ident),*) => {
         match $response {
             $( Response::$variant(r) => r.encode_to_vec(), )*
+            // v2 answers are rendered as JSON (`api::v2`) and only requested over HTTP/1.1.
+            Response::V2(_) => Vec::new(),
         }
     };
 }
@@ -222,7 +226,7 @@ mod tests {
         assert_eq!(st.code, 13);
         assert!(st.message.starts_with("grpc: error unmarshalling request"), "{}", st.message);
         let resp = Response::Put(pb::PutResponse::default());
-        assert_eq!(method_of(&resp), Method::Put);
+        assert_eq!(method_of(&resp), Some(Method::Put));
         assert!(encode_response(&resp).is_empty());
     }
 

@@ -22,6 +22,14 @@ pub enum HttpRoute {
     Metrics,
     /// `POST /v3/...`: the grpc-gateway JSON API.
     Gateway(Method),
+    /// `/v2/keys…` with `--enable-v2`: the v2 keys API on the key after `/v2/keys` (still
+    /// percent-encoded; empty for the root). The method is `GET`, `PUT`, `POST` or `DELETE`.
+    V2Keys {
+        /// `GET` (also for `HEAD`), `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The path after `/v2/keys`.
+        key: String,
+    },
     /// A known path with the wrong HTTP method.
     MethodNotAllowed,
     /// Nothing here (etcd 3.4+ without `--enable-v2` answers 404 for `/v2/*` too).
@@ -60,9 +68,22 @@ impl HealthQuery {
     }
 }
 
-/// Routes a request. `gateway` is `--enable-grpc-gateway`.
+/// Routes a request. `gateway` is `--enable-grpc-gateway`, `v2` is `--enable-v2`.
 #[must_use]
-pub fn route(method: &str, path: &str, query: &str, gateway: bool) -> HttpRoute {
+pub fn route(method: &str, path: &str, query: &str, gateway: bool, v2: bool) -> HttpRoute {
+    if let Some(key) = path.strip_prefix("/v2/keys").filter(|k| k.is_empty() || k.starts_with('/'))
+    {
+        if v2 {
+            let method = match method {
+                "GET" | "HEAD" => "GET",
+                "PUT" => "PUT",
+                "POST" => "POST",
+                "DELETE" => "DELETE",
+                _ => return HttpRoute::MethodNotAllowed,
+            };
+            return HttpRoute::V2Keys { method, key: key.to_owned() };
+        }
+    }
     let get = method == "GET" || method == "HEAD";
     let simple = |r: HttpRoute| if get { r } else { HttpRoute::MethodNotAllowed };
     match path {
@@ -149,17 +170,30 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route("GET", "/health", "", true), HttpRoute::Health(HealthQuery::default()));
         assert_eq!(
-            route("GET", "/health", "exclude=NOSPACE&serializable=true", true),
+            route("GET", "/health", "", true, false),
+            HttpRoute::Health(HealthQuery::default())
+        );
+        assert_eq!(
+            route("GET", "/health", "exclude=NOSPACE&serializable=true", true, false),
             HttpRoute::Health(HealthQuery { exclude: vec!["NOSPACE".into()], serializable: true })
         );
-        assert_eq!(route("POST", "/health", "", true), HttpRoute::MethodNotAllowed);
-        assert_eq!(route("GET", "/version", "", false), HttpRoute::Version);
-        assert_eq!(route("POST", "/v3/kv/put", "", true), HttpRoute::Gateway(Method::Put));
-        assert_eq!(route("GET", "/v3/kv/put", "", true), HttpRoute::MethodNotAllowed);
-        assert_eq!(route("POST", "/v3/kv/put", "", false), HttpRoute::NotFound);
-        assert_eq!(route("GET", "/v2/keys/a", "", true), HttpRoute::NotFound);
+        assert_eq!(route("POST", "/health", "", true, false), HttpRoute::MethodNotAllowed);
+        assert_eq!(route("GET", "/version", "", false, false), HttpRoute::Version);
+        assert_eq!(route("POST", "/v3/kv/put", "", true, false), HttpRoute::Gateway(Method::Put));
+        assert_eq!(route("GET", "/v3/kv/put", "", true, false), HttpRoute::MethodNotAllowed);
+        assert_eq!(route("POST", "/v3/kv/put", "", false, false), HttpRoute::NotFound);
+        assert_eq!(route("GET", "/v2/keys/a", "", true, false), HttpRoute::NotFound);
+        let v2 = |m: &str, p: &str| route(m, p, "", true, true);
+        assert_eq!(v2("GET", "/v2/keys"), HttpRoute::V2Keys { method: "GET", key: String::new() });
+        assert_eq!(v2("HEAD", "/v2/keys/a"), HttpRoute::V2Keys { method: "GET", key: "/a".into() });
+        assert_eq!(
+            v2("DELETE", "/v2/keys/a/b"),
+            HttpRoute::V2Keys { method: "DELETE", key: "/a/b".into() }
+        );
+        assert_eq!(v2("PATCH", "/v2/keys/a"), HttpRoute::MethodNotAllowed);
+        assert_eq!(v2("GET", "/v2/keysx"), HttpRoute::NotFound);
+        assert_eq!(v2("GET", "/v2/members"), HttpRoute::NotFound);
         let q = HealthQuery::parse("exclude=NOSPACE");
         assert!(!q.counts("NOSPACE") && q.counts("CORRUPT"));
     }

@@ -16,6 +16,7 @@ use super::workers::AdminAction;
 use super::{Driver, ListenerKind, Phase};
 use crate::api::grpc::{undecodable, unknown_method};
 use crate::api::http::{self as http_api, HealthQuery, HttpRoute};
+use crate::api::v2 as v2_api;
 use crate::api::{api_status, decode_unary, encode_response, stream_kind, StreamKind, UnaryCall};
 use crate::transport::{
     CallId, ClientTransport, GrpcStatus, HttpRequest, Incoming, Metadata, PeerInfo, SendStatus,
@@ -40,6 +41,8 @@ pub(crate) enum Pending {
     Admin { call: CallId, action: AdminAction },
     /// The MoveLeader of a leader's shutdown.
     Transfer,
+    /// A v2 keys API request.
+    V2 { call: CallId },
 }
 
 impl Pending {
@@ -342,6 +345,7 @@ impl Driver {
                 }
             }
             Pending::Gateway { call, method, .. } => self.gateway_reply(call, method, result),
+            Pending::V2 { call } => self.v2_reply(call, result),
             Pending::GatewayKeepAlive { call, lease } => {
                 let result = match result {
                     Err(ApiError::LeaseNotFound) => {
@@ -449,10 +453,12 @@ impl Driver {
         let call = request.id;
         let kind = self.listener_kind(peer);
         let gateway = self.config.enable_gateway && kind != ListenerKind::Metrics;
-        let route = match http_api::route(&request.method, &request.path, &request.query, gateway) {
-            HttpRoute::Version if kind == ListenerKind::Metrics => HttpRoute::NotFound,
-            other => other,
-        };
+        let v2 = self.config.enable_v2 && kind != ListenerKind::Metrics;
+        let route =
+            match http_api::route(&request.method, &request.path, &request.query, gateway, v2) {
+                HttpRoute::Version if kind == ListenerKind::Metrics => HttpRoute::NotFound,
+                other => other,
+            };
         let text = http_api::text_headers();
         let json_h = http_api::json_headers();
         match route {
@@ -479,7 +485,40 @@ impl Driver {
                 self.client.http_reply(call, 404, &text, b"404 page not found\n".to_vec());
             }
             HttpRoute::Gateway(method) => self.gateway(now, &request, peer, method),
+            HttpRoute::V2Keys { method, key } => self.v2_start(now, &request, peer, method, &key),
         }
+    }
+
+    fn v2_start(
+        &mut self,
+        now: StdInstant,
+        request: &HttpRequest,
+        peer: &PeerInfo,
+        method: &str,
+        key: &str,
+    ) {
+        let call = request.id;
+        let content_type = request.header("content-type");
+        match v2_api::parse_request(method, key, &request.query, &request.body, content_type) {
+            Ok(r) => {
+                let meta = self.gateway_meta(request, peer);
+                self.submit(now, Pending::V2 { call }, meta, Request::V2(r));
+            }
+            Err(e) => {
+                let (status, headers, body) = v2_api::error_answer(self.config.node.cluster_id, &e);
+                self.client.http_reply(call, status, &headers, body);
+            }
+        }
+    }
+
+    fn v2_reply(&mut self, call: CallId, result: Result<Response, ApiError>) {
+        let result = match &result {
+            Ok(Response::V2(r)) => Ok(r),
+            Ok(_) => Err(ApiError::NotCapable),
+            Err(e) => Err(*e),
+        };
+        let (status, headers, body) = v2_api::answer(self.config.node.cluster_id, result);
+        self.client.http_reply(call, status, &headers, body);
     }
 
     fn health_start(&mut self, now: StdInstant, call: CallId, query: HealthQuery, readyz: bool) {

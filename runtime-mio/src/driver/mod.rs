@@ -99,6 +99,8 @@ pub struct DriverConfig {
     pub listeners: Vec<ClientListener>,
     /// `--enable-grpc-gateway`: serve `/v3/*` JSON.
     pub enable_gateway: bool,
+    /// `--enable-v2`: serve etcd v2's keys API on `/v2/keys` (404 otherwise, as etcd 3.4).
+    pub enable_v2: bool,
     /// `--client-cert-auth`: a verified client certificate's CN is the user when no token is
     /// given.
     pub client_cert_auth: bool,
@@ -132,6 +134,7 @@ impl DriverConfig {
             transport: TransportConfig::default(),
             listeners: Vec::new(),
             enable_gateway: true,
+            enable_v2: false,
             client_cert_auth: false,
             bcrypt_cost: oxcd_core::auth::password::BCRYPT_COST_DEFAULT,
             bcrypt_threads: 2,

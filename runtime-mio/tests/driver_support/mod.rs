@@ -61,6 +61,15 @@ impl TestMember {
 
     /// Starts (or restarts) a member whose data dir is `dir`.
     pub fn start_in(dir: tempfile::TempDir, tls: Option<&TlsSetup>) -> TestMember {
+        Self::start_with(dir, tls, false)
+    }
+
+    /// Like [`TestMember::start_in`], with `--enable-v2` as given.
+    pub fn start_with(
+        dir: tempfile::TempDir,
+        tls: Option<&TlsSetup>,
+        enable_v2: bool,
+    ) -> TestMember {
         let exists = LmdbStorage::exists(dir.path());
         let storage = LmdbStorage::open(
             dir.path(),
@@ -87,6 +96,7 @@ impl TestMember {
         let mut config = DriverConfig::new(node, InitialCluster::New(founders));
         config.handle_signals = false;
         config.bcrypt_cost = 4;
+        config.enable_v2 = enable_v2;
         config.drain_timeout = Duration::from_secs(2);
         let (url, server_tls) = match tls {
             Some(t) => ("https://127.0.0.1:0", Some(t.pki.server_tls(t.client_cert_auth))),

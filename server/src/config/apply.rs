@@ -247,6 +247,7 @@ pub(super) fn apply(d: &mut Draft, spec: &'static FlagSpec, v: Value<'_>) -> R<(
         "max-request-bytes" => m.max_request_bytes = u32_of(v)?,
         "max-concurrent-streams" => m.max_concurrent_streams = u32_of(v)?,
         "enable-grpc-gateway" => m.enable_grpc_gateway = boolean(v)?,
+        "enable-v2" => m.enable_v2 = boolean(v)?,
         "grpc-keepalive-min-time" => m.grpc_keepalive_min_time = duration(v)?,
         "grpc-keepalive-interval" => m.grpc_keepalive_interval = duration(v)?,
         "grpc-keepalive-timeout" => m.grpc_keepalive_timeout = duration(v)?,

@@ -190,7 +190,7 @@ pub(super) const FLAGS: &[FlagSpec] = &[
     f("pre-vote", Bool, "true", S::Clustering, Same, Used, "Run Raft's pre-vote phase before a real election."),
     f("auto-compaction-retention", Str, "0", S::Clustering, Same, Used, "History to keep when compacting automatically; 0 disables (hours or a duration in periodic mode, revisions in revision mode)."),
     f("auto-compaction-mode", Str, "periodic", S::Clustering, Same, Used, "How to read --auto-compaction-retention: 'periodic' or 'revision'."),
-    f("enable-v2", Bool, "false", S::Clustering, Same, Ignored, "Serve the v2 API: oxcd has none; accepted and ignored."),
+    f("enable-v2", Bool, "false", S::Clustering, Same, Used, "Serve etcd v2's keys API on /v2/keys (GET, PUT, POST, DELETE; no TTL, compare-and-swap or wait)."),
     f("v2-deprecation", Choice(V2_DEPRECATION), "not-yet", S::Clustering, Same, Ignored, "v2 store deprecation stage; oxcd has no v2 store."),
     f("experimental-enable-v2v3", Str, "", S::Clustering, Same, Ignored, "v2 emulation prefix; oxcd has no v2 API."),
     // Security

@@ -86,6 +86,8 @@ pub struct MemberConfig {
     pub max_concurrent_streams: u32,
     /// `--enable-grpc-gateway`: serve the `/v3/*` JSON gateway.
     pub enable_grpc_gateway: bool,
+    /// `--enable-v2`: serve etcd v2's keys API.
+    pub enable_v2: bool,
     /// `--grpc-keepalive-min-time`.
     pub grpc_keepalive_min_time: Duration,
     /// `--grpc-keepalive-interval` (zero disables).
@@ -317,6 +319,7 @@ impl Default for Config {
                 max_request_bytes: 1_572_864,
                 max_concurrent_streams: u32::MAX,
                 enable_grpc_gateway: true,
+                enable_v2: false,
                 grpc_keepalive_min_time: Duration::from_secs(5),
                 grpc_keepalive_interval: Duration::from_secs(2 * 3600),
                 grpc_keepalive_timeout: Duration::from_secs(20),

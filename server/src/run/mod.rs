@@ -441,6 +441,7 @@ pub fn driver_config(config: &Config, start: Start) -> Result<DriverConfig, RunE
     d.peer = Some(peer);
     d.listeners = client_listeners(config)?;
     d.enable_gateway = config.member.enable_grpc_gateway;
+    d.enable_v2 = config.member.enable_v2;
     d.client_cert_auth = config.client_tls.client_cert_auth;
     d.bcrypt_cost = config.auth.bcrypt_cost;
     d.transport = TransportConfig {

@@ -319,13 +319,14 @@ fn ignored_flags_are_kept_with_a_warning() {
         "--v",
     ])
     .unwrap();
-    assert_eq!(c.ignored.get("enable-v2").map(String::as_str), Some("true"));
+    // --enable-v2 is used: it serves the v2 keys API.
+    assert!(c.member.enable_v2 && !c.ignored.contains_key("enable-v2"));
     assert_eq!(c.ignored.get("backend-batch-interval").map(String::as_str), Some("10ms"));
     assert_eq!(
         c.ignored.get("cors").map(String::as_str),
         Some("https://a.example,https://b.example")
     );
-    assert_eq!(c.ignored.len(), 7);
+    assert_eq!(c.ignored.len(), 6);
     assert!(
         c.warnings
             .iter()
