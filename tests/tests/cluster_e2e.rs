@@ -524,3 +524,56 @@ mod under_load {
         });
     }
 }
+
+#[test]
+fn the_guides_v2_curl_example_works_with_enable_v2_and_is_404_without() {
+    let curl = |cluster: &Cluster, method: &str, path: &str, form: Option<&str>| {
+        let tls = cluster.client_tls().unwrap();
+        let (cert, key) = tls.cert.clone().unwrap();
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--max-time", "10", "-w", "\n%{http_code}", "-X", method, "--cacert"])
+            .arg(&tls.ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key);
+        if let Some(form) = form {
+            c.args(["-d", form]);
+        }
+        let out = c.arg(format!("{}{path}", cluster.client_urls()[0])).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_owned(), body.to_owned())
+    };
+    let plain = start(ClusterConfig::new(1).with_tls());
+    let (code, body) = curl(&plain, "GET", "/v2/keys/foo", None);
+    assert_eq!((code.as_str(), body.as_str()), ("404", "404 page not found\n"));
+    drop(plain);
+
+    let v2 = start(ClusterConfig::new(1).with_tls().with_args(&["--enable-v2"]));
+    let (code, body) = curl(&v2, "PUT", "/v2/keys/foo", Some("value=bar"));
+    assert_eq!(code, "201", "{body}");
+    assert!(
+        body.starts_with("{\"action\":\"set\",\"node\":{\"key\":\"/foo\",\"value\":\"bar\""),
+        "{body}"
+    );
+    let (code, body) = curl(&v2, "GET", "/v2/keys/foo", None);
+    assert_eq!(code, "200");
+    assert!(body.contains("\"action\":\"get\"") && body.contains("\"value\":\"bar\""), "{body}");
+    let (code, body) = curl(&v2, "GET", "/v2/keys/", None);
+    assert_eq!(code, "200");
+    assert!(body.starts_with("{\"action\":\"get\",\"node\":{\"dir\":true,\"nodes\":["), "{body}");
+    let (code, body) = curl(&v2, "DELETE", "/v2/keys/foo", None);
+    assert_eq!(code, "200");
+    assert!(body.contains("\"action\":\"delete\"") && body.contains("\"prevNode\""), "{body}");
+    let (code, body) = curl(&v2, "GET", "/v2/keys/foo", None);
+    assert_eq!(code, "404");
+    assert!(
+        body.starts_with("{\"errorCode\":100,\"message\":\"Key not found\",\"cause\":\"/foo\""),
+        "{body}"
+    );
+    // A separate keyspace: v3 sees nothing.
+    let keys = ok(&v2.etcdctl(), &["get", "", "--prefix", "--keys-only"]);
+    assert_eq!(keys.trim(), "", "{keys}");
+}
