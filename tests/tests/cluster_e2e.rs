@@ -282,9 +282,20 @@ fn a_stopping_leader_hands_leadership_over() {
     }
     let mut cluster = start(ClusterConfig::three_tls());
     let etcdctl = cluster.etcdctl();
+    // MoveLeader first (etcdctl must talk to the leader): leadership goes where it is told.
     let status = statuses(&etcdctl);
     let leader = status[0].1;
     let index = status.iter().position(|s| s.0 == leader).expect("the leader is a member");
+    let target = status.iter().map(|s| s.0).find(|id| *id != leader).unwrap();
+    let at_leader = etcdctl.clone().with_endpoints(vec![cluster.client_urls()[index].clone()]);
+    let moved = ok(&at_leader, &["move-leader", &format!("{target:x}")]);
+    assert!(moved.contains("Leadership transferred"), "{moved}");
+    eventually(Duration::from_secs(5), "the target leads", || {
+        statuses(&etcdctl).iter().all(|s| s.1 == target)
+    });
+    // Then the new leader stops (SIGTERM) and hands over on its own.
+    let leader = target;
+    let index = statuses(&etcdctl).iter().position(|s| s.0 == leader).unwrap();
     cluster.member_mut(index).stop();
     let log = cluster.members()[index].log_text();
     assert!(log.contains("transfers leadership to"), "no hand-over in the log");
