@@ -7,7 +7,7 @@
 //! loop, which then confirms it to the core (`Node::handle_persisted`) and sends the messages
 //! that waited for it. A failed commit is reported once and ends the writer: the member stops.
 
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -59,10 +59,7 @@ impl StorageWriter {
 
     /// The next report, if one is waiting.
     pub(crate) fn poll(&mut self) -> Option<Committed> {
-        match self.done.try_recv() {
-            Ok(c) => Some(c),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.done.try_recv().ok()
     }
 
     /// Commits what was handed over and stops the thread.
