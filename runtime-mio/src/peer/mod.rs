@@ -343,7 +343,10 @@ impl PeerTransport {
             info!(url = %url, %addr, "listening for peers");
             listeners.push(Listener { sock, url: url.clone(), addr });
         }
-        let source_ip = local_source_ip(&config.advertise_urls);
+        // Advertised names only: the listen address says which of this host's addresses is
+        // the member's.
+        let source_ip = local_source_ip(&config.advertise_urls)
+            .or_else(|| local_source_ip(&config.listen_urls));
         if let Some(ip) = source_ip {
             debug!(%ip, "outgoing peer connections leave from the advertised address");
         }
@@ -890,5 +893,7 @@ mod tests {
         // 192.0.2.1 (TEST-NET-1) is not configured here; all of 127/8 is local on Linux.
         assert_eq!(local_source_ip(&urls), Some("127.0.0.11".parse().unwrap()));
         assert_eq!(local_source_ip(&urls[..2]), None);
+        let any: PeerUrl = "https://0.0.0.0:1".parse().unwrap();
+        assert_eq!(local_source_ip(&[any]), None, "a wildcard listen address says nothing");
     }
 }

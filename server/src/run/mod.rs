@@ -108,7 +108,9 @@ pub fn joining_start(config: &Config, tls: Option<&PeerTls>) -> Result<Start, Ru
         .iter()
         .map(peer_url)
         .collect::<Result<_, _>>()?;
-    let source_ip = local_source_ip(&advertise);
+    let listen: Vec<PeerUrl> =
+        config.member.listen_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
+    let source_ip = local_source_ip(&advertise).or_else(|| local_source_ip(&listen));
     let mut others = Vec::new();
     for (name, urls) in config.cluster.initial_cluster.iter() {
         for url in urls {
