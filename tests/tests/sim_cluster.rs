@@ -55,13 +55,12 @@ const STRICT: SeedSuite = SeedSuite {
         plan.sim.strict_timers = true;
         plan
     },
-    ignored: true,
+    ignored: false,
     ..SUITE
 };
 
 /// The seeds with the driver contract enforced strictly (see `SimConfig::strict_timers`).
 #[test]
-#[ignore = "core bug, reported: node/reads.rs keeps a past retry time once its last read expired, so poll_timeout stays in the past"]
 fn strict_timers() {
     let s = STRICT.run_shard(0, 1);
     println!("{s:?}");
@@ -69,7 +68,6 @@ fn strict_timers() {
 
 /// Replays `OXCD_SIM_SEED` of `strict_timers`.
 #[test]
-#[ignore = "see strict_timers"]
 fn replay_strict_timers() {
     STRICT.replay();
 }

@@ -226,7 +226,6 @@ fn a_client_of_a_stopped_member_is_refused_at_once() {
 }
 
 #[test]
-#[ignore = "core bug, reported: a member serves linearizable reads between accepting a snapshot and installing it, from its old state"]
 fn reads_on_a_member_installing_a_snapshot_are_not_stale() {
     let cfg = SimConfig {
         tune: |c| c.snapshot_count = 10,

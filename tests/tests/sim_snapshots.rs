@@ -10,18 +10,16 @@ const SUITE: SeedSuite = SeedSuite {
     replay_test: "replay",
     plan: RunPlan::snapshots,
     default_seeds: if cfg!(debug_assertions) { 6 } else { 24 },
-    ignored: true,
+    ignored: false,
 };
 
 #[test]
-#[ignore = "core bug, reported: a member serves linearizable reads between accepting a snapshot and installing it (see sim_scenarios::reads_on_a_member_installing_a_snapshot_are_not_stale)"]
 fn seeds_shard_0() {
     let s = SUITE.run_shard(0, 2);
     println!("{s:?}");
 }
 
 #[test]
-#[ignore = "core bug, reported: a member serves linearizable reads between accepting a snapshot and installing it (see sim_scenarios::reads_on_a_member_installing_a_snapshot_are_not_stale)"]
 fn seeds_shard_1() {
     let s = SUITE.run_shard(1, 2);
     println!("{s:?}");
@@ -29,7 +27,6 @@ fn seeds_shard_1() {
 
 /// Replays `OXCD_SIM_SEED` (seed 0 when unset) with tracing on.
 #[test]
-#[ignore = "see seeds_shard_0"]
 fn replay() {
     SUITE.replay();
 }
