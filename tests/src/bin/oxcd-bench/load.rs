@@ -47,6 +47,8 @@ pub enum Workload {
     WatchLatency { watchers: usize, put_total: u64, put_rate: u64, val_size: usize },
     /// Keep-alive round trips, one lease per client.
     LeaseKeepalive,
+    /// Authenticate calls (user and password, bcrypt on the server), auth enabled first.
+    Authenticate,
 }
 
 impl Workload {
@@ -70,6 +72,7 @@ impl Workload {
             Self::TxnPut { .. } => "txn-put",
             Self::WatchLatency { .. } => "watch-latency",
             Self::LeaseKeepalive => "lease-keepalive",
+            Self::Authenticate => "authenticate",
         }
     }
 }
@@ -185,6 +188,27 @@ impl Job for RangeJob {
         self.kv.get(self.key.as_str(), options).await.map(drop).map_err(|e| e.to_string())
     }
 }
+
+struct AuthJob {
+    auth: etcd_client::AuthClient,
+}
+
+impl Job for AuthJob {
+    async fn request(&mut self, _index: u64) -> Result<(), String> {
+        let r = self.auth.authenticate(AUTH_USER.to_owned(), AUTH_PASSWORD.to_owned()).await;
+        r.map_err(|e| e.to_string()).and_then(|r| {
+            if r.token().is_empty() {
+                Err("no token".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// The user the `authenticate` workload creates (root, so auth can be enabled).
+const AUTH_USER: &str = "root";
+const AUTH_PASSWORD: &str = "oxcd-bench";
 
 struct KeepaliveJob {
     keeper: LeaseKeeper,
@@ -323,6 +347,18 @@ pub async fn run(target: &Target, shape: Shape, workload: &Workload) -> Result<R
         }
         Workload::WatchLatency { watchers, put_total, put_rate, val_size } => {
             watch_latency(&conns, *watchers, *put_total, *put_rate, *val_size).await
+        }
+        Workload::Authenticate => {
+            let mut auth = client_for(0).auth_client();
+            let setup = async {
+                auth.user_add(AUTH_USER, AUTH_PASSWORD, None).await?;
+                auth.user_grant_role(AUTH_USER, "root").await?;
+                auth.auth_enable().await
+            };
+            setup.await.map_err(|e| format!("enabling auth: {e}"))?;
+            let jobs =
+                (0..shape.clients).map(|i| AuthJob { auth: client_for(i).auth_client() }).collect();
+            closed_loop(name, jobs, shape.total).await
         }
     }
 }

@@ -105,6 +105,8 @@ enum LoadCommand {
     },
     /// Lease keep-alive round trips (one lease per client).
     LeaseKeepalive,
+    /// Authenticate calls with a user and password (enables auth with a root user first).
+    Authenticate,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -197,6 +199,7 @@ fn workload_of(command: &LoadCommand) -> Workload {
             }
         }
         LoadCommand::LeaseKeepalive => Workload::LeaseKeepalive,
+        LoadCommand::Authenticate => Workload::Authenticate,
     }
 }
 
