@@ -53,6 +53,9 @@ pub(super) struct StateMachine {
     pub(super) size_bytes: i64,
     pub(super) size_in_use_bytes: i64,
     quota_bytes: u64,
+    /// The runtime reported that the disk is full: writes that grow the store are refused
+    /// until it reports otherwise.
+    pub(super) disk_full: bool,
     pub(super) auto_compactor: Option<AutoCompactor>,
     /// Physical compactions whose requester waits for the removal to finish.
     physical_waiters: Vec<(i64, u64)>,
@@ -94,6 +97,7 @@ impl StateMachine {
             size_bytes: 0,
             size_in_use_bytes: 0,
             quota_bytes: cfg.quota_backend_bytes,
+            disk_full: false,
             auto_compactor,
             physical_waiters: Vec::new(),
             late_answers: Vec::new(),
@@ -169,7 +173,7 @@ impl StateMachine {
     /// Would this write push storage over the quota?
     pub fn over_quota(&self, request_bytes: usize) -> bool {
         let used = u64::try_from(self.size_bytes).unwrap_or(0);
-        used.saturating_add(request_bytes as u64) > self.quota_bytes
+        self.disk_full || used.saturating_add(request_bytes as u64) > self.quota_bytes
     }
 
     /// Applies the entry at `index` carrying `data`. Returns the request's id and its answer.

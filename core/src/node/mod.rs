@@ -564,6 +564,21 @@ impl Node {
         self.sm.size_in_use_bytes = i64::try_from(in_use_bytes).unwrap_or(i64::MAX);
     }
 
+    /// The runtime's storage ran out of disk space (`full`), or has space again. While full,
+    /// writes that grow the store are refused with etcd's "database space exceeded" and the
+    /// NOSPACE alarm is proposed (it is committed once storage can write again, and stays
+    /// until an operator disarms it, as with the quota).
+    ///
+    /// May produce: `Reply` (none directly), and through Raft any output.
+    pub fn handle_storage_full(&mut self, now: Instant, full: bool) {
+        self.set_now(now);
+        self.sm.disk_full = full;
+        if full {
+            self.raise_no_space();
+        }
+        self.pump();
+    }
+
     // ---- commands ----
 
     /// Starts an election now (tests and operators).

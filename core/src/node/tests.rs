@@ -325,6 +325,29 @@ fn a_restored_store_starts_a_new_cluster_with_the_old_keys() {
 }
 
 #[test]
+fn a_full_disk_refuses_writes_raises_nospace_and_keeps_serving_reads() {
+    let mut c = Cluster::new(1);
+    let leader = c.elect();
+    c.request(leader, put("k", "v")).unwrap();
+    let now = c.now;
+    c.members.get_mut(&leader).unwrap().node.handle_storage_full(now, true);
+    c.settle();
+    assert_eq!(c.request(leader, put("k2", "v")), Err(ApiError::NoSpace));
+    assert_eq!(range_of(c.request(leader, get("k"))).kvs.len(), 1, "reads are served");
+    // Room again: the alarm stays until it is disarmed, as with the quota.
+    c.members.get_mut(&leader).unwrap().node.handle_storage_full(now, false);
+    c.settle();
+    assert_eq!(c.request(leader, put("k2", "v")), Err(ApiError::NoSpace));
+    let disarm = Request::Alarm(pb::AlarmRequest {
+        action: pb::alarm_request::AlarmAction::Deactivate as i32,
+        member_id: leader.0,
+        alarm: pb::AlarmType::Nospace as i32,
+    });
+    c.request(leader, disarm).unwrap();
+    c.request(leader, put("k2", "v")).unwrap();
+}
+
+#[test]
 fn a_lagging_follower_catches_up_by_snapshot_after_compaction() {
     let mut c = Cluster::new(3);
     let leader = c.elect();

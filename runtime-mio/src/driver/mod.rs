@@ -271,6 +271,8 @@ pub struct Driver {
     counters: Counters,
     /// Commits persist batches off the loop.
     writer: StorageWriter,
+    /// The writer found the disk full and is retrying.
+    disk_full: bool,
     /// Persists handed to the writer, with the messages that wait for them, oldest first.
     unconfirmed: VecDeque<(PersistId, Vec<(NodeId, PeerMessage)>)>,
 }
@@ -356,6 +358,7 @@ impl Driver {
             members: Vec::new(),
             phase: Phase::Running,
             writer,
+            disk_full: false,
             unconfirmed: VecDeque::new(),
             stop_reason: None,
             next_size_at: epoch,
@@ -567,7 +570,19 @@ impl Driver {
         let mut confirmed = None;
         while let Some(report) = self.writer.poll() {
             match report {
-                Committed::Upto(id) => confirmed = Some(id),
+                Committed::Upto(id) => {
+                    confirmed = Some(id);
+                    if self.disk_full {
+                        self.disk_full = false;
+                        tracing::warn!("the disk has room again; writes resume once the NOSPACE alarm is disarmed");
+                        self.node.handle_storage_full(self.clock.core(now), false);
+                    }
+                }
+                Committed::DiskFull(e) => {
+                    tracing::error!(error = %e, "disk full: refusing writes and raising the NOSPACE alarm; retrying the commit every second");
+                    self.disk_full = true;
+                    self.node.handle_storage_full(self.clock.core(now), true);
+                }
                 Committed::Failed(e) => {
                     tracing::error!(error = %e, "failed to persist; stopping the member");
                     return Err(DriverError::Storage(e));

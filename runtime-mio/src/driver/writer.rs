@@ -7,9 +7,11 @@
 //! loop, which then confirms it to the core (`Node::handle_persisted`) and sends the messages
 //! that waited for it. A failed commit is reported once and ends the writer: the member stops.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use mio::Waker;
 use oxcd_core::backend::WriteBatch;
@@ -20,11 +22,16 @@ use oxcd_storage_lmdb::{LmdbStorage, WriteError};
 /// alone).
 const GROUP_COMMIT_BYTES_MAX: usize = 64 << 20;
 
+/// How long the writer waits before retrying a commit that found the disk full.
+const DISK_FULL_RETRY: Duration = Duration::from_secs(1);
+
 /// What the writer reports.
 pub(crate) enum Committed {
-    /// Every batch up to this id is durable.
+    /// Every batch up to this id is durable (and the disk has room, if it had none).
     Upto(PersistId),
-    /// A commit failed; nothing after it was written.
+    /// The disk is full: the commit is retried every [`DISK_FULL_RETRY`] until it fits.
+    DiskFull(WriteError),
+    /// A commit failed for another reason; nothing after it was written.
     Failed(WriteError),
 }
 
@@ -33,6 +40,8 @@ pub(crate) struct StorageWriter {
     jobs: Option<Sender<(PersistId, WriteBatch)>>,
     done: Receiver<Committed>,
     thread: Option<JoinHandle<()>>,
+    /// Set when the member stops: a commit waiting for disk space gives up.
+    stopping: Arc<AtomicBool>,
 }
 
 impl StorageWriter {
@@ -43,10 +52,12 @@ impl StorageWriter {
     pub(crate) fn start(storage: LmdbStorage, waker: Arc<Waker>) -> std::io::Result<Self> {
         let (jobs, inbox) = mpsc::channel::<(PersistId, WriteBatch)>();
         let (report, done) = mpsc::channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
         let thread = std::thread::Builder::new()
             .name("oxcd-storage-writer".into())
-            .spawn(move || write_loop(&storage, &inbox, &report, &waker))?;
-        Ok(StorageWriter { jobs: Some(jobs), done, thread: Some(thread) })
+            .spawn(move || write_loop(&storage, &inbox, &report, &waker, &stop))?;
+        Ok(StorageWriter { jobs: Some(jobs), done, thread: Some(thread), stopping })
     }
 
     /// Hands a batch over; it is committed after every batch handed over before it.
@@ -65,6 +76,7 @@ impl StorageWriter {
     /// Commits what was handed over and stops the thread.
     pub(crate) fn finish(&mut self) {
         self.jobs = None;
+        self.stopping.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -82,6 +94,7 @@ fn write_loop(
     inbox: &Receiver<(PersistId, WriteBatch)>,
     report: &mpsc::Sender<Committed>,
     waker: &Waker,
+    stopping: &AtomicBool,
 ) {
     while let Ok((mut highest, mut batch)) = inbox.recv() {
         // Group commit: whatever queued up meanwhile joins this transaction.
@@ -96,7 +109,23 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let outcome = if batch.is_empty() { Ok(()) } else { storage.write_batch(&batch) };
+        let mut reported_full = false;
+        let outcome = loop {
+            let outcome = if batch.is_empty() { Ok(()) } else { storage.write_batch(&batch) };
+            match outcome {
+                // A full disk is not the end: the member refuses writes and this batch waits
+                // until an operator makes room (nothing of it was written).
+                Err(e @ WriteError::NoSpace { .. }) if !stopping.load(Ordering::Acquire) => {
+                    if !reported_full {
+                        reported_full = true;
+                        let _ = report.send(Committed::DiskFull(e));
+                        let _ = waker.wake();
+                    }
+                    std::thread::sleep(DISK_FULL_RETRY);
+                }
+                other => break other,
+            }
+        };
         let failed = outcome.is_err();
         let _ = report.send(match outcome {
             Ok(()) => Committed::Upto(highest),
