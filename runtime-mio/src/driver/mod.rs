@@ -9,13 +9,18 @@
 //! 2. Hand every ready input to the Node without draining in between (batching): decoded
 //!    client requests and stream messages, finished password jobs, timer expiry.
 //! 3. Drain `Node::poll_output`. Replies and watch responses go to the transport; every
-//!    `Persist` of the drain is concatenated (in id order) into ONE storage transaction with
-//!    one fsync, then `handle_persisted(highest id)`, then their `then_send` messages; then
-//!    drain again, until the Node has nothing more.
+//!    `Persist` of the drain is concatenated (in id order) into one batch for the storage
+//!    writer thread ([`writer`]), which commits batches in order (merging those that queue
+//!    while an fsync runs: one transaction, one fsync). When it reports a batch durable, the
+//!    loop calls `handle_persisted(highest id)`, sends the batch's `then_send` messages and
+//!    drains again. The loop never waits for the disk.
 //! 4. Let the transport write what was answered; repeat 2–4 while that produced more input.
 //!
-//! Threads besides the loop: the bcrypt pool ([`passwords`]) and, while they run, one thread
-//! per `Maintenance.Snapshot` and one for `Defragment` ([`workers`]).
+//! A full disk does not stop the member: the writer retries the commit every second, the Node
+//! is told (`handle_storage_full`) and refuses growing writes with NOSPACE, reads go on.
+//!
+//! Threads besides the loop: the storage writer, the bcrypt pool ([`passwords`]) and, while
+//! they run, one thread per `Maintenance.Snapshot` and one for `Defragment` ([`workers`]).
 //!
 //! # Shutdown
 //! SIGTERM, SIGINT, [`DriverHandle::stop`] or the Node's `Removed`: a leader first hands its
