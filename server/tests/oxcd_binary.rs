@@ -160,3 +160,40 @@ fn refuses_what_it_cannot_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("couldn't find local name \"mine\""), "{err}");
 }
+
+/// The README's first command: no flags at all, one member named `default` serving clients on
+/// localhost:2379 (peers on localhost:2380), data in `./default.oxcd`.
+#[test]
+fn zero_flags_run_one_member_on_localhost_2379() {
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    if !free(2379) || !free(2380) {
+        eprintln!("ports 2379/2380 are in use here; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_oxcd"))
+        .current_dir(dir.path())
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = Oxcd { child };
+    let start = Instant::now();
+    while !curl(2379, &["/health"]).1.contains("\"health\":\"true\"") {
+        assert!(start.elapsed() < WAIT, "oxcd without flags did not become healthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(dir.path().join("default.oxcd").is_dir(), "data dir default.oxcd");
+    if let Some(list) = etcdctl(2379, &["member", "list"]) {
+        assert_eq!(
+            list.trim(),
+            "8e9e05c52164694d, started, default, http://localhost:2380, http://localhost:2379, false",
+            "etcd's default member, id included"
+        );
+        assert_eq!(etcdctl(2379, &["put", "k", "v"]).unwrap(), "OK\n");
+    }
+    let (status, log) = sigterm_and_wait(o);
+    assert!(status.success(), "{log}");
+}

@@ -15,7 +15,7 @@ use oxcd_core::NodeId;
 use oxcd_runtime_mio::driver::{ClientListener, Driver, DriverConfig, ListenerKind, StopReason};
 use oxcd_runtime_mio::peer::http::fetch_members;
 use oxcd_runtime_mio::peer::tls::SelfSignedPeerCert;
-use oxcd_runtime_mio::peer::{local_source_ip, PeerTls, PeerTransportConfig, PeerUrl};
+use oxcd_runtime_mio::peer::{local_source_ip, PeerHost, PeerTls, PeerTransportConfig, PeerUrl};
 use oxcd_runtime_mio::tls::{auto_tls_hosts, server_config, ServerTlsOptions};
 use oxcd_runtime_mio::transport::{ListenUrl, TransportConfig};
 use oxcd_storage_lmdb::{ExpectedIdentity, LmdbStorage, MemberIdentity, OpenOptions};
@@ -286,6 +286,15 @@ fn peer_url(url: &EtcdUrl) -> Result<PeerUrl, RunError> {
     url.as_str().parse::<PeerUrl>().map_err(|e| RunError(format!("peer URL {url}: {e}")))
 }
 
+/// etcd binds `localhost` listen URLs (its only accepted name, the default
+/// `--listen-peer-urls`) on the loopback address.
+fn bind_localhost(mut url: PeerUrl) -> PeerUrl {
+    if matches!(&url.host, PeerHost::Name(n) if n.eq_ignore_ascii_case("localhost")) {
+        url.host = PeerHost::Ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    url
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, RunError> {
     std::fs::read(path).map_err(|e| RunError(format!("cannot read {}: {e}", path.display())))
 }
@@ -297,8 +306,12 @@ fn read(path: &Path) -> Result<Vec<u8>, RunError> {
 /// URLs the peer transport cannot use, TLS files that do not load, rules that contradict.
 pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportConfig, RunError> {
     let mut p = PeerTransportConfig::new(node.id, node.cluster_id);
-    p.listen_urls =
-        config.member.listen_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
+    p.listen_urls = config
+        .member
+        .listen_peer_urls
+        .iter()
+        .map(|u| peer_url(u).map(bind_localhost))
+        .collect::<Result<_, _>>()?;
     p.advertise_urls = config
         .cluster
         .initial_advertise_peer_urls
