@@ -19,6 +19,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
@@ -210,6 +211,7 @@ fn build_lookups(
     executor: &Arc<Executor<'static>>,
 ) -> io::Result<Arc<dyn Lookups>> {
     let provider = AsyncIoProvider { executor: executor.clone() };
+    let hosts_file = matches!(config, DnsConfig::System).then(|| PathBuf::from("/etc/hosts"));
     let mut builder = match config {
         DnsConfig::Custom(lookups) => return Ok(lookups),
         DnsConfig::System => Resolver::builder(provider).map_err(io::Error::other)?,
@@ -240,22 +242,52 @@ fn build_lookups(
     // Answers are fresh for every check: a name moved to another member must not be cached.
     options.cache_size = 0;
     let resolver = builder.build().map_err(io::Error::other)?;
-    Ok(Arc::new(HickoryLookups { resolver }))
+    Ok(Arc::new(HickoryLookups { resolver, hosts_file }))
 }
 
 struct HickoryLookups {
     resolver: Resolver<AsyncIoProvider>,
+    /// Where loopback addresses' names come from (`None`: they have none).
+    hosts_file: Option<PathBuf>,
+}
+
+/// The names `hosts` (an `/etc/hosts` text) gives `ip`.
+fn names_in_hosts(hosts: &str, ip: IpAddr) -> Vec<String> {
+    hosts
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let addr: IpAddr = fields.next()?.parse().ok()?;
+            (addr == ip).then(|| fields.map(str::to_owned).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect()
 }
 
 impl Lookups for HickoryLookups {
     fn lookup(&self, request: LookupRequest) -> LookupFuture {
         let resolver = self.resolver.clone();
+        let hosts_file = self.hosts_file.clone();
         Box::pin(async move {
             match request {
                 LookupRequest::Forward(name) => {
                     let lookup =
                         resolver.lookup_ip(name.as_str()).await.map_err(|e| e.to_string())?;
                     Ok(LookupAnswer::Addresses(lookup.iter().collect()))
+                }
+                // hickory answers every 127.0.0.0/8 and ::1 reverse query with a synthetic
+                // "localhost." (RFC 6761); etcd (Go's resolver) names a loopback address only
+                // from the hosts file. The SAN check must not accept a "localhost" certificate
+                // from any loopback source, so loopback names come from the hosts file alone.
+                LookupRequest::Reverse(ip) if ip.is_loopback() => {
+                    let names = match &hosts_file {
+                        Some(path) => std::fs::read_to_string(path)
+                            .map(|text| names_in_hosts(&text, ip))
+                            .unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    Ok(LookupAnswer::Names(names))
                 }
                 LookupRequest::Reverse(ip) => {
                     let lookup =
@@ -521,6 +553,16 @@ mod tests {
         }
         assert_eq!(refused, Some(LookupRequest::Forward("x".into())));
         drop(worker); // joins the thread although lookups never finish
+    }
+
+    #[test]
+    fn loopback_names_come_from_the_hosts_file_only() {
+        let hosts = "127.0.0.1 localhost\n# 127.0.0.14 commented\n127.0.1.1 box box.lan # here\n::1 localhost ip6-localhost\n";
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(names_in_hosts(hosts, ip("127.0.0.1")), ["localhost"]);
+        assert_eq!(names_in_hosts(hosts, ip("127.0.1.1")), ["box", "box.lan"]);
+        assert_eq!(names_in_hosts(hosts, ip("::1")), ["localhost", "ip6-localhost"]);
+        assert!(names_in_hosts(hosts, ip("127.0.0.14")).is_empty(), "no synthetic localhost");
     }
 
     #[test]
