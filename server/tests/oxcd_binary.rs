@@ -197,3 +197,87 @@ fn zero_flags_run_one_member_on_localhost_2379() {
     let (status, log) = sigterm_and_wait(o);
     assert!(status.success(), "{log}");
 }
+
+/// A full disk (here: the file size limit, `ulimit -f`): writes are refused with etcd's
+/// NOSPACE error while reads go on, the member keeps running and stops cleanly, and after a
+/// restart with room every acknowledged write is there and writes work again.
+#[test]
+fn a_full_disk_refuses_writes_keeps_serving_reads_and_recovers() {
+    if !Path::new("/usr/bin/etcdctl").exists() {
+        eprintln!("etcdctl is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let (port, peer_port) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let args = |limited: bool| {
+        let limit = if limited { "ulimit -f 16384; trap '' XFSZ; " } else { "" };
+        format!(
+            "{limit}exec \"$0\" --data-dir \"$1\" --listen-client-urls {url} --advertise-client-urls {url} \
+             --listen-peer-urls {peer} --initial-advertise-peer-urls {peer} --initial-cluster default={peer}"
+        )
+    };
+    let launch = |limited: bool| {
+        let child = Command::new("sh")
+            .args(["-c", &args(limited), env!("CARGO_BIN_EXE_oxcd"), data.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let o = Oxcd { child };
+        let start = Instant::now();
+        while !curl(port, &["/health"]).1.contains("\"health\":\"true\"") {
+            assert!(start.elapsed() < WAIT, "oxcd did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        o
+    };
+    let ctl = |args: &[&str]| {
+        run(Command::new("/usr/bin/etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints=127.0.0.1:{port}"))
+            .arg("--command-timeout=3s")
+            .args(args))
+    };
+    let o = launch(true);
+    assert!(ctl(&["put", "marker", "m"]).status.success());
+    let value = "x".repeat(100_000);
+    let mut acked = 0;
+    for i in 0..400 {
+        if !ctl(&["put", &format!("k{i:03}"), &value]).status.success() {
+            break;
+        }
+        acked = i + 1;
+    }
+    assert!(acked > 0 && acked < 400, "the 16 MiB limit was never reached ({acked} puts)");
+    // Refused at once now, with etcd's error; reads are served.
+    let refused = ctl(&["put", "more", "v"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("etcdserver: mvcc: database space exceeded"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // (Values are read back small: `run` reads a child's output only after it exits.)
+    let got = ctl(&["get", "marker", "--print-value-only"]);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(got.stdout, b"m\n", "linearizable reads are served");
+    let last = format!("k{:03}", acked - 1);
+    let got = ctl(&["get", &last, "--keys-only"]);
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), last, "the last acknowledged put");
+    let (status, log) = sigterm_and_wait(o);
+    assert!(log.contains("disk full"), "{log}");
+    let _ = status;
+
+    // Room again: everything acknowledged is there and writes work.
+    let o = launch(false);
+    let keys = ctl(&["get", "k", "--prefix", "--keys-only"]);
+    let n = String::from_utf8_lossy(&keys.stdout).lines().filter(|l| l.starts_with('k')).count();
+    assert!(n >= acked, "{n} keys after the restart, {acked} acknowledged");
+    assert!(ctl(&["put", "more", "v"]).status.success());
+    drop(o);
+}
