@@ -71,3 +71,24 @@ fn strict_timers() {
 fn replay_strict_timers() {
     STRICT.replay();
 }
+
+const AUTH: SeedSuite = SeedSuite {
+    replay_test: "replay_auth",
+    plan: RunPlan::with_auth,
+    default_seeds: if cfg!(debug_assertions) { 80 } else { 400 },
+    ..SUITE
+};
+
+/// Mixed faults with auth enabled: the workload acts as a read-write user that is not root,
+/// membership changes and leader transfers as root; every check as in the other seeds.
+#[test]
+fn auth_enabled() {
+    let s = AUTH.run_shard(0, 1);
+    println!("{s:?}");
+}
+
+/// Replays `OXCD_SIM_SEED` of `auth_enabled`.
+#[test]
+fn replay_auth() {
+    AUTH.replay();
+}

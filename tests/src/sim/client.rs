@@ -409,3 +409,52 @@ fn outcome_of(call: &KvCall, result: &Result<Response, ClientError>) -> (Outcome
 fn r_name(r: &Response) -> String {
     format!("{r:?}").chars().take(60).collect()
 }
+
+impl Sim {
+    /// Turns auth on, as an operator would with etcdctl: a root user and a `sim` user (no
+    /// passwords: they are identified by client certificate names), `sim` with read-write on
+    /// every key but not root, then `auth enable`. Requests then carry their user's name (see
+    /// [`SimConfig::auth`](crate::sim::SimConfig::auth), which this sets).
+    ///
+    /// # Errors
+    /// A step the leader refused; the message names it.
+    pub fn enable_auth(&mut self) -> Result<(), String> {
+        use oxcd_proto::authpb::{permission::Type, Permission, UserAddOptions};
+        let user = |name: &str| {
+            Request::UserAdd(pb::AuthUserAddRequest {
+                name: name.to_owned(),
+                options: Some(UserAddOptions { no_password: true }),
+                ..Default::default()
+            })
+        };
+        let grant = |user: &str, role: &str| {
+            Request::UserGrantRole(pb::AuthUserGrantRoleRequest {
+                user: user.to_owned(),
+                role: role.to_owned(),
+            })
+        };
+        let workload = crate::sim::WORKLOAD_USER;
+        let steps = [
+            user(crate::sim::ADMIN_USER),
+            grant(crate::sim::ADMIN_USER, "root"),
+            Request::RoleAdd(pb::AuthRoleAddRequest { name: workload.to_owned() }),
+            Request::RoleGrantPermission(pb::AuthRoleGrantPermissionRequest {
+                name: workload.to_owned(),
+                perm: Some(Permission {
+                    perm_type: Type::Readwrite as i32,
+                    key: vec![0],
+                    range_end: vec![0],
+                }),
+            }),
+            user(workload),
+            grant(workload, workload),
+        ];
+        self.cfg.auth = true;
+        for step in steps.into_iter().chain([Request::AuthEnable(Default::default())]) {
+            let name = step.name();
+            let leader = self.leader().ok_or("no leader to enable auth on")?;
+            self.request(leader, step).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+}

@@ -111,6 +111,27 @@ pub struct SimConfig {
     /// 10 ms later, like a runtime that sleeps at least that long, and it is counted
     /// ([`Sim::stuck_timers`]).
     pub strict_timers: bool,
+    /// Auth on (see [`Sim::enable_auth`]): requests carry a client certificate name, the
+    /// workload's and watchers' [`WORKLOAD_USER`] (read-write on every key, not root), the
+    /// nemesis's, probes' and scenario calls' [`ADMIN_USER`] (root). Off: no identity.
+    pub auth: bool,
+}
+
+/// The user the workload and the watchers act as when [`SimConfig::auth`] is on.
+pub const WORKLOAD_USER: &str = "sim";
+/// The user everything else acts as when [`SimConfig::auth`] is on.
+pub const ADMIN_USER: &str = "root";
+
+impl SimConfig {
+    /// Who a request of `workload` (true) or of anyone else comes from.
+    #[must_use]
+    pub fn request_meta(&self, workload: bool) -> oxcd_core::node::RequestMeta {
+        let user = if workload { WORKLOAD_USER } else { ADMIN_USER };
+        oxcd_core::node::RequestMeta {
+            cert_common_name: self.auth.then(|| user.to_owned()),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -128,6 +149,7 @@ impl Default for SimConfig {
             trace_events: 400,
             tune: |_| {},
             strict_timers: true,
+            auth: false,
         }
     }
 }

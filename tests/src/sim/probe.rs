@@ -9,7 +9,7 @@ use crate::sim::member::MemberState;
 use crate::sim::world::Sim;
 use crate::sim::Failure;
 use oxcd_core::ids::{LogIndex, NodeId};
-use oxcd_core::node::{Node, Request, RequestId, RequestMeta, Response};
+use oxcd_core::node::{Node, Request, RequestId, Response};
 use oxcd_proto::etcdserverpb as pb;
 
 impl Sim {
@@ -139,8 +139,9 @@ impl Sim {
                 delivered: true,
             },
         );
+        let meta = self.cfg.request_meta(false);
         let node = self.members.get_mut(&id)?.node.as_mut()?;
-        node.handle_client_request(now, RequestId(rid), RequestMeta::default(), request);
+        node.handle_client_request(now, RequestId(rid), meta, request);
         self.drain(id);
         self.in_flight.remove(&rid);
         match self.done.remove(&rid) {

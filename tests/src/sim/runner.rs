@@ -35,6 +35,8 @@ pub struct RunPlan {
     /// A burst of writes before the fault phase, until the leader compacts its log (so members
     /// added or restarted later need a snapshot), if any.
     pub preload: Option<WorkloadConfig>,
+    /// Auth enabled before anything else ([`Sim::enable_auth`]).
+    pub auth: bool,
 }
 
 impl RunPlan {
@@ -81,11 +83,19 @@ impl RunPlan {
             fault_phase: Duration::from_secs(10),
             heal_bound: Duration::from_secs(30),
             preload: None,
+            auth: false,
         }
     }
 }
 
 impl RunPlan {
+    /// [`RunPlan::mixed`] with auth enabled first: the workload acts as a read-write user
+    /// that is not root, the nemesis as root (see [`crate::sim::SimConfig::auth`]).
+    #[must_use]
+    pub fn with_auth(seed: u64) -> RunPlan {
+        RunPlan { auth: true, ..RunPlan::mixed(seed) }
+    }
+
     /// [`RunPlan::mixed`] under a write-heavy load with a tiny `--snapshot-count`, so logs get
     /// compacted during the fault phase and members that fell behind (crashed, partitioned,
     /// added) catch up through snapshots.
@@ -148,6 +158,13 @@ pub fn run_seed(seed: u64, plan: &RunPlan) -> Result<RunStats, Box<Failure>> {
     let mut sim = Sim::with_config(seed, plan.sim.clone());
     sim.quiet = true;
     sim.run_until_leader(plan.sim.election_timeout * 10);
+    if plan.auth {
+        if let Err(e) = sim.enable_auth() {
+            let at = sim.now();
+            sim.fail(crate::sim::Violation::new("auth setup", at, format!("enabling auth: {e}")));
+            sim.failure()?;
+        }
+    }
     if let Some(burst) = &plan.preload {
         sim.start_workload(burst.clone());
         let compacted = |s: &Sim| {

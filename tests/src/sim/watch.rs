@@ -6,7 +6,7 @@
 use crate::sim::check::watch::{WatchChecker, WatchEvent};
 use crate::sim::world::{Event, Sim};
 use oxcd_core::ids::NodeId;
-use oxcd_core::node::{RequestMeta, WatchStreamId};
+use oxcd_core::node::WatchStreamId;
 use oxcd_core::time::Instant;
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_proto::mvccpb::event::EventType;
@@ -120,6 +120,7 @@ impl Sim {
     /// A watch request reaches its member.
     pub(crate) fn watch_arrive(&mut self, stream: u64, request: pb::WatchRequest) {
         let now = self.now();
+        let meta = self.cfg.request_meta(true);
         let Some(s) = self.watches.streams.get_mut(&stream) else { return };
         let member = s.member;
         let watcher = s.watcher;
@@ -129,7 +130,7 @@ impl Sim {
         };
         s.incarnation = slot.incarnation;
         if let Some(node) = slot.node.as_mut() {
-            node.handle_watch_request(now, WatchStreamId(stream), RequestMeta::default(), request);
+            node.handle_watch_request(now, WatchStreamId(stream), meta, request);
         }
         self.drain(member);
     }

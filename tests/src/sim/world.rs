@@ -16,9 +16,7 @@ use crate::sim::trace::Trace;
 use crate::sim::{Failure, SimConfig};
 use oxcd_core::ids::NodeId;
 use oxcd_core::membership::Member;
-use oxcd_core::node::{
-    InitialCluster, Node, NodeConfig, Output, PeerMessage, RequestId, RequestMeta, Response,
-};
+use oxcd_core::node::{InitialCluster, Node, NodeConfig, Output, PeerMessage, RequestId, Response};
 use oxcd_core::rng::Rng;
 use oxcd_core::time::Instant;
 use std::collections::BTreeMap;
@@ -630,9 +628,10 @@ impl Sim {
         }
         f.delivered = true;
         let Some(request) = f.request.take() else { return };
+        let meta = self.cfg.request_meta(matches!(f.purpose, Purpose::Kv { .. }));
         self.trace.record(now, || format!("m{member} gets client request {rid}"));
         if let Some(node) = self.members.get_mut(&member).and_then(|s| s.node.as_mut()) {
-            node.handle_client_request(now, RequestId(rid), RequestMeta::default(), request);
+            node.handle_client_request(now, RequestId(rid), meta, request);
         }
         self.drain(member);
     }
