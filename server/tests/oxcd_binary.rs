@@ -27,17 +27,22 @@ fn free_port() -> u16 {
 fn start(dir: &Path, port: u16, peer_port: u16) -> Oxcd {
     let url = format!("http://127.0.0.1:{port}");
     let peer = format!("http://127.0.0.1:{peer_port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_oxcd"))
-        .args(["--data-dir", dir.to_str().unwrap()])
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-        .args(["--initial-cluster", &format!("default={peer}")])
-        .args(["--heartbeat-interval", "20", "--election-timeout", "200"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    spawn_healthy(
+        Command::new(env!("CARGO_BIN_EXE_oxcd"))
+            .args(["--data-dir", dir.to_str().unwrap()])
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .args(["--heartbeat-interval", "20", "--election-timeout", "200"]),
+        port,
+    )
+}
+
+/// Spawns `cmd` (stderr kept for [`sigterm_and_wait`]) and waits until the member on client
+/// `port` answers `/health` with true.
+fn spawn_healthy(cmd: &mut Command, port: u16) -> Oxcd {
+    let child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let o = Oxcd { child };
     let start = Instant::now();
     while !curl(port, &["/health"]).1.contains("\"health\":\"true\"") {
@@ -171,20 +176,10 @@ fn zero_flags_run_one_member_on_localhost_2379() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_oxcd"))
-        .current_dir(dir.path())
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = Oxcd { child };
-    let start = Instant::now();
-    while !curl(2379, &["/health"]).1.contains("\"health\":\"true\"") {
-        assert!(start.elapsed() < WAIT, "oxcd without flags did not become healthy");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let o = spawn_healthy(
+        Command::new(env!("CARGO_BIN_EXE_oxcd")).current_dir(dir.path()).env_clear(),
+        2379,
+    );
     assert!(dir.path().join("default.oxcd").is_dir(), "data dir default.oxcd");
     if let Some(list) = etcdctl(2379, &["member", "list"]) {
         assert_eq!(
@@ -220,20 +215,9 @@ fn a_full_disk_refuses_writes_keeps_serving_reads_and_recovers() {
         )
     };
     let launch = |limited: bool| {
-        let child = Command::new("sh")
-            .args(["-c", &args(limited), env!("CARGO_BIN_EXE_oxcd"), data.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let o = Oxcd { child };
-        let start = Instant::now();
-        while !curl(port, &["/health"]).1.contains("\"health\":\"true\"") {
-            assert!(start.elapsed() < WAIT, "oxcd did not become healthy");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        o
+        let script = args(limited);
+        let oxcd = env!("CARGO_BIN_EXE_oxcd");
+        spawn_healthy(Command::new("sh").args(["-c", &script, oxcd, data.to_str().unwrap()]), port)
     };
     let ctl = |args: &[&str]| {
         run(Command::new("/usr/bin/etcdctl")
