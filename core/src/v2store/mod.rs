@@ -389,6 +389,22 @@ fn new_dirs(missing: Vec<String>, index: u64) -> Vec<(Vec<u8>, Option<Record>)> 
     missing.into_iter().map(|p| (node_key(&p), Some((true, String::new(), index, index)))).collect()
 }
 
+/// The writes that create the `missing` directories and put the request's node at `path`
+/// (a file with its value, or an empty directory), and that node.
+fn write_node(
+    path: &str,
+    request: &pb::V2Request,
+    index: u64,
+    missing: Vec<String>,
+) -> (Vec<(Vec<u8>, Option<Record>)>, V2Node) {
+    let value = if request.dir { String::new() } else { request.val.clone() };
+    let rec: Record = (request.dir, value, index, index);
+    let mut writes = new_dirs(missing, index);
+    let node = to_node(path, &rec);
+    writes.push((node_key(path), Some(rec)));
+    (writes, node)
+}
+
 fn plan_set(
     view: &View<'_>,
     path: &str,
@@ -404,11 +420,7 @@ fn plan_set(
     if prev.as_ref().is_some_and(|r| r.0) {
         return Err(error(V2ErrorCode::NotFile, path, before));
     }
-    let value = if request.dir { String::new() } else { request.val.clone() };
-    let rec: Record = (request.dir, value, index, index);
-    let mut writes = new_dirs(missing, index);
-    let node = to_node(path, &rec);
-    writes.push((node_key(path), Some(rec)));
+    let (writes, node) = write_node(path, request, index, missing);
     let prev_node = prev.map(|r| to_node(path, &r));
     Ok((writes, V2Event { action: V2Action::Set, node, prev_node }))
 }
@@ -431,11 +443,7 @@ fn plan_create(
     }
     let base = if dir == "/" { "" } else { dir };
     let path = format!("{base}/{index:020}");
-    let value = if request.dir { String::new() } else { request.val.clone() };
-    let rec: Record = (request.dir, value, index, index);
-    let mut writes = new_dirs(missing, index);
-    let node = to_node(&path, &rec);
-    writes.push((node_key(&path), Some(rec)));
+    let (writes, node) = write_node(&path, request, index, missing);
     Ok((writes, V2Event { action: V2Action::Create, node, prev_node: None }))
 }
 
