@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use mio::Interest;
 use oxcd_core::{Instant, NodeId};
-use rustls_pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use tracing::{debug, info, warn};
 
@@ -200,12 +199,7 @@ impl PeerTransport {
             (false, _) => None,
             (true, None) => return Err("https peer URL but no peer TLS configured".into()),
             (true, Some(tls)) => {
-                let name = match &url.host {
-                    PeerHost::Ip(ip) => ServerName::IpAddress((*ip).into()),
-                    PeerHost::Name(name) => {
-                        ServerName::try_from(name.clone()).map_err(|e| format!("{e}"))?
-                    }
-                };
+                let name = url.server_name()?;
                 let session = rustls::ClientConnection::new(tls.client.clone(), name)
                     .map_err(|e| format!("{e}"))?;
                 Some(rustls::Connection::Client(session))

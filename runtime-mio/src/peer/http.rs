@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use oxcd_core::membership::Member;
 use oxcd_core::NodeId;
-use rustls_pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{PeerHost, PeerTls, PeerUrl};
+use super::{PeerTls, PeerUrl};
 
 /// The longest request head the peer port reads.
 const REQUEST_HEAD_MAX: usize = 4096;
@@ -156,15 +155,15 @@ pub fn fetch_members(
     timeout: Duration,
 ) -> Result<RemoteCluster, String> {
     let deadline = Instant::now() + timeout;
-    let host = host_text(url);
     let addrs: Vec<SocketAddr> = match url.socket_addr() {
         Some(addr) => vec![addr],
-        None => (host.as_str(), url.port)
+        None => url
+            .authority()
             .to_socket_addrs()
-            .map_err(|e| format!("resolve {host}: {e}"))?
+            .map_err(|e| format!("resolve {}: {e}", url.authority()))?
             .collect(),
     };
-    let mut last = format!("no address for {host}");
+    let mut last = format!("no address for {url}");
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -176,13 +175,6 @@ pub fn fetch_members(
         }
     }
     Err(last)
-}
-
-fn host_text(url: &PeerUrl) -> String {
-    match &url.host {
-        PeerHost::Ip(ip) => ip.to_string(),
-        PeerHost::Name(name) => name.clone(),
-    }
 }
 
 fn fetch_from(
@@ -201,15 +193,11 @@ fn fetch_from(
     let sock: TcpStream = socket.into();
     sock.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     sock.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET /members HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
-        host_text(url),
-        url.port
-    );
+    let request =
+        format!("GET /members HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", url.authority());
     let raw = if url.tls {
         let tls = tls.ok_or_else(|| format!("{url}: https peer URL without peer TLS"))?;
-        let name =
-            ServerName::try_from(host_text(url)).map_err(|e| format!("{url}: {e}"))?.to_owned();
+        let name = url.server_name().map_err(|e| format!("{url}: {e}"))?;
         let session = rustls::ClientConnection::new(Arc::clone(&tls.client), name)
             .map_err(|e| format!("{url}: {e}"))?;
         let mut stream = rustls::StreamOwned::new(session, sock);

@@ -37,6 +37,29 @@ impl fmt::Display for PeerUrlError {
 impl std::error::Error for PeerUrlError {}
 
 impl PeerUrl {
+    /// The TLS server name the peer's certificate is checked against: the URL's host.
+    ///
+    /// # Errors
+    /// A host name rustls does not take as a DNS name.
+    pub fn server_name(&self) -> Result<rustls_pki_types::ServerName<'static>, String> {
+        match &self.host {
+            PeerHost::Ip(ip) => Ok(rustls_pki_types::ServerName::IpAddress((*ip).into())),
+            PeerHost::Name(name) => {
+                rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// `host:port` as an HTTP `Host` header writes it (IPv6 in brackets).
+    #[must_use]
+    pub fn authority(&self) -> String {
+        match &self.host {
+            PeerHost::Ip(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            PeerHost::Ip(ip) => format!("{ip}:{}", self.port),
+            PeerHost::Name(name) => format!("{name}:{}", self.port),
+        }
+    }
+
     /// The socket address when the host is an address literal.
     #[must_use]
     pub fn socket_addr(&self) -> Option<SocketAddr> {
@@ -86,11 +109,7 @@ impl FromStr for PeerUrl {
 impl fmt::Display for PeerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "https" } else { "http" };
-        match &self.host {
-            PeerHost::Ip(IpAddr::V6(ip)) => write!(f, "{scheme}://[{ip}]:{}", self.port),
-            PeerHost::Ip(ip) => write!(f, "{scheme}://{ip}:{}", self.port),
-            PeerHost::Name(name) => write!(f, "{scheme}://{name}:{}", self.port),
-        }
+        write!(f, "{scheme}://{}", self.authority())
     }
 }
 
