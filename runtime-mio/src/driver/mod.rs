@@ -561,7 +561,6 @@ impl Driver {
                 // The writer thread commits it; the loop goes on meanwhile.
                 self.writer.submit(highest, batch);
                 self.unconfirmed.push_back((highest, then_send));
-                self.counters.commits += 1;
             }
             if !self.take_commits(now)? {
                 return Ok(());
@@ -576,6 +575,8 @@ impl Driver {
         while let Some(report) = self.writer.poll() {
             match report {
                 Committed::Upto(id) => {
+                    // One report per write transaction (batches queued meanwhile merge).
+                    self.counters.commits += 1;
                     confirmed = Some(id);
                     if self.disk_full {
                         self.disk_full = false;
