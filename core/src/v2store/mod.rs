@@ -382,10 +382,13 @@ pub fn apply(
     V2Response { header: None, index, raft_index, result }
 }
 
-/// Record writes (`None`: delete) and the event they make.
-type Plan = (Vec<(Vec<u8>, Option<Record>)>, V2Event);
+/// Record writes (`None`: delete).
+type Writes = Vec<(Vec<u8>, Option<Record>)>;
 
-fn new_dirs(missing: Vec<String>, index: u64) -> Vec<(Vec<u8>, Option<Record>)> {
+/// Record writes and the event they make.
+type Plan = (Writes, V2Event);
+
+fn new_dirs(missing: Vec<String>, index: u64) -> Writes {
     missing.into_iter().map(|p| (node_key(&p), Some((true, String::new(), index, index)))).collect()
 }
 
@@ -396,7 +399,7 @@ fn write_node(
     request: &pb::V2Request,
     index: u64,
     missing: Vec<String>,
-) -> (Vec<(Vec<u8>, Option<Record>)>, V2Node) {
+) -> (Writes, V2Node) {
     let value = if request.dir { String::new() } else { request.val.clone() };
     let rec: Record = (request.dir, value, index, index);
     let mut writes = new_dirs(missing, index);

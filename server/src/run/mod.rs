@@ -95,22 +95,18 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// # Errors
 /// No member answers within [`JOIN_TIMEOUT`], or the cluster has no member with this
 /// member's peer URLs (it was not added first), or that member already runs.
-pub fn joining_start(config: &Config, tls: Option<&PeerTls>) -> Result<Start, RunError> {
+pub fn joining_start(
+    config: &Config,
+    urls: &PeerUrls,
+    tls: Option<&PeerTls>,
+) -> Result<Start, RunError> {
     let ours: Vec<String> = config
         .cluster
         .initial_advertise_peer_urls
         .iter()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .collect();
-    let advertise: Vec<PeerUrl> = config
-        .cluster
-        .initial_advertise_peer_urls
-        .iter()
-        .map(peer_url)
-        .collect::<Result<_, _>>()?;
-    let listen: Vec<PeerUrl> =
-        config.member.listen_peer_urls.iter().map(peer_url).collect::<Result<_, _>>()?;
-    let source_ip = local_source_ip(&advertise).or_else(|| local_source_ip(&listen));
+    let source_ip = local_source_ip(&urls.advertise).or_else(|| local_source_ip(&urls.listen));
     let mut others = Vec::new();
     for (name, urls) in config.cluster.initial_cluster.iter() {
         for url in urls {
@@ -299,34 +295,40 @@ fn read(path: &Path) -> Result<Vec<u8>, RunError> {
     std::fs::read(path).map_err(|e| RunError(format!("cannot read {}: {e}", path.display())))
 }
 
-/// The peer transport's configuration: `--listen-peer-urls`, `--initial-advertise-peer-urls`,
-/// the `--peer-*` TLS flags and certificate rules.
+/// This member's peer URLs, parsed.
+#[derive(Clone, Debug)]
+pub struct PeerUrls {
+    /// `--listen-peer-urls` (`localhost` as the loopback address).
+    pub listen: Vec<PeerUrl>,
+    /// `--initial-advertise-peer-urls`.
+    pub advertise: Vec<PeerUrl>,
+}
+
+/// `--listen-peer-urls` and `--initial-advertise-peer-urls`.
 ///
 /// # Errors
-/// URLs the peer transport cannot use, TLS files that do not load, rules that contradict.
-pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportConfig, RunError> {
-    let mut p = PeerTransportConfig::new(node.id, node.cluster_id);
-    p.listen_urls = config
-        .member
-        .listen_peer_urls
-        .iter()
-        .map(|u| peer_url(u).map(bind_localhost))
-        .collect::<Result<_, _>>()?;
-    p.advertise_urls = config
-        .cluster
-        .initial_advertise_peer_urls
-        .iter()
-        .map(peer_url)
-        .collect::<Result<_, _>>()?;
-    p.seed = node.seed;
+/// A URL the peer transport cannot use.
+pub fn peer_urls(config: &Config) -> Result<PeerUrls, RunError> {
+    let parse = |list: &[EtcdUrl]| list.iter().map(peer_url).collect::<Result<Vec<_>, _>>();
+    let listen = parse(&config.member.listen_peer_urls)?.into_iter().map(bind_localhost).collect();
+    let advertise = parse(&config.cluster.initial_advertise_peer_urls)?;
+    Ok(PeerUrls { listen, advertise })
+}
+
+/// The peer TLS configuration: `--peer-cert-file`/`--peer-key-file` (with the CA and client
+/// certificate requirement), or `--peer-auto-tls` when some peer URL is https; `None` otherwise.
+///
+/// # Errors
+/// TLS files that do not load.
+pub fn peer_tls(config: &Config, urls: &PeerUrls) -> Result<Option<PeerTls>, RunError> {
     let t = &config.peer_tls;
-    let any_tls = p.listen_urls.iter().chain(&p.advertise_urls).any(|u| u.tls)
+    let any_tls = urls.listen.iter().chain(&urls.advertise).any(|u| u.tls)
         || config
             .cluster
             .initial_cluster
             .iter()
             .any(|(_, urls)| urls.iter().any(|u| u.scheme().is_tls()));
-    p.tls = match (&t.cert_file, &t.key_file) {
+    Ok(match (&t.cert_file, &t.key_file) {
         (Some(cert), Some(key)) => {
             let ca = t.trusted_ca_file.as_deref().map(read).transpose()?;
             Some(
@@ -345,7 +347,22 @@ pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportCo
             Some(PeerTls::auto(&cert).map_err(err)?)
         }
         _ => None,
-    };
+    })
+}
+
+/// The peer transport's configuration: `--listen-peer-urls`, `--initial-advertise-peer-urls`,
+/// the `--peer-*` TLS flags and certificate rules.
+///
+/// # Errors
+/// URLs the peer transport cannot use, TLS files that do not load, rules that contradict.
+pub fn peer_config(config: &Config, node: &NodeConfig) -> Result<PeerTransportConfig, RunError> {
+    let mut p = PeerTransportConfig::new(node.id, node.cluster_id);
+    let urls = peer_urls(config)?;
+    p.tls = peer_tls(config, &urls)?;
+    p.listen_urls = urls.listen;
+    p.advertise_urls = urls.advertise;
+    p.seed = node.seed;
+    let t = &config.peer_tls;
     p.cert_rules = PeerCertRules::new(t.allowed_cns.clone(), t.allowed_hostnames.clone())
         .map_err(|e| RunError(format!("{e:?}")))?
         .with_skip_san_verify(t.skip_client_san_verification);
@@ -407,9 +424,9 @@ fn open_storage(
 
 /// [`joining_start`] with the peer TLS of the flags.
 fn join(config: &Config) -> Result<Start, RunError> {
-    // The peer transport's configuration before the member id is known: only its TLS is used.
-    let probe = peer_config(config, &NodeConfig::new(NodeId(1), 0, &config.member.name))?;
-    joining_start(config, probe.tls.as_ref())
+    let urls = peer_urls(config)?;
+    let tls = peer_tls(config, &urls)?;
+    joining_start(config, &urls, tls.as_ref())
 }
 
 /// The member a data dir belongs to. One that has run needs nothing more; one that never
