@@ -569,7 +569,7 @@ impl Node {
     /// NOSPACE alarm is proposed (it is committed once storage can write again, and stays
     /// until an operator disarms it, as with the quota).
     ///
-    /// May produce: `Reply` (none directly), and through Raft any output.
+    /// May produce: through the alarm's proposal, any output Raft does.
     pub fn handle_storage_full(&mut self, now: Instant, full: bool) {
         self.set_now(now);
         self.sm.disk_full = full;
