@@ -135,7 +135,7 @@ impl Cluster {
                     busy = true;
                     match out {
                         Output::Send { to, message } => self.net.push_back((from, to, message)),
-                        Output::Persist { id, batch, then_send } => {
+                        Output::Persist { id, batch, then_send, .. } => {
                             let t = cpu_time();
                             self.disks[i].apply(&batch);
                             self.disk_cpu += cpu_time() - t;

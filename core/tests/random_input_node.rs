@@ -182,7 +182,7 @@ impl Cluster {
                 }
                 match out {
                     Output::Send { to, message } => self.net.push_back((id, to, message)),
-                    Output::Persist { id: pid, batch, then_send } => {
+                    Output::Persist { id: pid, batch, then_send, .. } => {
                         m.unwritten.push_back((pid, batch, then_send));
                         if !self.delay_persists || g.chance(1, 2) {
                             Self::write_persists(m, self.now, &mut self.net, id);

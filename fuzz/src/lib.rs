@@ -224,7 +224,7 @@ impl Cluster {
                     busy = true;
                     match out {
                         Output::Send { to, message } => self.net.push_back((*id, to, message)),
-                        Output::Persist { id: pid, batch, then_send } => {
+                        Output::Persist { id: pid, batch, then_send, .. } => {
                             disk.apply(&batch);
                             node.handle_persisted(self.now, pid);
                             self.net.extend(then_send.into_iter().map(|(to, m)| (*id, to, m)));

@@ -156,6 +156,17 @@ impl LmdbStorage {
             }
             let paused = Instant::now();
             replay(&copy, &pending).map_err(lmdb_err(scratch))?;
+            // The copy's checkpoint is the one read at the start; the journaled batches moved it.
+            let live = self.read_txn();
+            let checkpoint = crate::format::read_checkpoint(live.store.dbs.format, live.txn())
+                .map_err(lmdb_err(&live.store.dir))?;
+            drop(live);
+            if let Ok(seq) = checkpoint {
+                let mut wtxn = copy.env.write_txn().map_err(lmdb_err(scratch))?;
+                crate::format::write_checkpoint(copy.dbs.format, &mut wtxn, seq)
+                    .and_then(|()| wtxn.commit())
+                    .map_err(lmdb_err(scratch))?;
+            }
             let db_dir = self.shared.layout.db_dir.clone();
             sync_dir(scratch).map_err(io_err(scratch))?;
             exchange(&db_dir, scratch).map_err(io_err(&db_dir))?;

@@ -3,6 +3,7 @@
 //! Keys and encodings (stable across releases; a change bumps [`FORMAT_VERSION`]):
 //! - `version`: the format version, `u32` big-endian.
 //! - `identity`: cluster id (`u64` BE), member id (`u64` BE), then the member name (UTF-8).
+//! - `wal_checkpoint`: the last write-ahead log record applied (`u64` BE); absent means none.
 
 use crate::store::Db;
 use heed::{RoTxn, RwTxn};
@@ -14,6 +15,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 const VERSION_KEY: &[u8] = b"version";
 const IDENTITY_KEY: &[u8] = b"identity";
+const CHECKPOINT_KEY: &[u8] = b"wal_checkpoint";
 
 /// Whose data a store holds, written once at bootstrap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,5 +130,27 @@ pub(crate) fn read_identity(
             Ok(Some(MemberIdentity { cluster_id, member_id, member_name: name.to_owned() }))
         }
         Err(_) => Err("the member name in the identity record is not UTF-8".to_owned()),
+    })
+}
+
+pub(crate) fn write_checkpoint(
+    format: Db,
+    wtxn: &mut RwTxn<'_>,
+    seq: u64,
+) -> Result<(), heed::Error> {
+    format.put(wtxn, CHECKPOINT_KEY, &seq.to_be_bytes())
+}
+
+/// The last write-ahead log record applied (0 when none); `Err` describes a malformed record.
+pub(crate) fn read_checkpoint(
+    format: Db,
+    txn: &RoTxn<'_>,
+) -> Result<Result<u64, String>, heed::Error> {
+    Ok(match format.get(txn, CHECKPOINT_KEY)? {
+        None => Ok(0),
+        Some(bytes) => match <[u8; 8]>::try_from(bytes) {
+            Ok(raw) => Ok(u64::from_be_bytes(raw)),
+            Err(_) => Err(format!("the wal checkpoint record has {} bytes, not 8", bytes.len())),
+        },
     })
 }

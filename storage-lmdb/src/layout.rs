@@ -5,6 +5,7 @@
 //! <data-dir>/member/           created 0700
 //! <data-dir>/member/LOCK       flock()ed exclusively while a process has the store open
 //! <data-dir>/member/db/        the LMDB environment (data.mdb, lock.mdb)
+//! <data-dir>/member/wal/       the write-ahead log in front of it (see `wal`)
 //! <data-dir>/member/db.tmp-*   scratch of a defragmentation or restore; removed at open
 //! ```
 
@@ -24,6 +25,8 @@ pub struct Layout {
     pub lock_file: PathBuf,
     /// `<data-dir>/member/db`.
     pub db_dir: PathBuf,
+    /// `<data-dir>/member/wal`.
+    pub wal_dir: PathBuf,
 }
 
 const TMP_PREFIX: &str = "db.tmp-";
@@ -33,7 +36,12 @@ impl Layout {
     #[must_use]
     pub fn new(data_dir: &Path) -> Layout {
         let member_dir = data_dir.join("member");
-        Layout { lock_file: member_dir.join("LOCK"), db_dir: member_dir.join("db"), member_dir }
+        Layout {
+            lock_file: member_dir.join("LOCK"),
+            db_dir: member_dir.join("db"),
+            wal_dir: member_dir.join("wal"),
+            member_dir,
+        }
     }
 
     /// A fresh scratch directory path, unique within this process.

@@ -27,7 +27,10 @@
 //!   failure) should stop the member.
 //! - Reads panic if LMDB cannot serve them (reader table full, fatal environment): the
 //!   [`Backend`](oxcd_core::backend::Backend) trait has no error channel.
-//! - LMDB commits fsync twice (data pages, then the meta page); throughput comes from batching.
+//! - LMDB commits fsync twice (data pages, then the meta page). A runtime that wants a write
+//!   durable sooner appends it to the write-ahead log ([`LmdbStorage::open_wal`], one
+//!   `fdatasync`) and hands it to [`LmdbStorage::write_logged`] later; [`LmdbStorage::open`]
+//!   replays what LMDB had not taken yet.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +44,7 @@ mod read;
 mod snapshot;
 mod storage;
 mod store;
+mod wal;
 
 pub use defrag::DefragReport;
 pub use error::{DefragError, OpenError, SnapshotError, WriteError};
@@ -49,3 +53,4 @@ pub use layout::Layout;
 pub use read::LmdbView;
 pub use snapshot::{restore_snapshot, snapshot_status, SnapshotInfo, SNAPSHOT_TABLES};
 pub use storage::{LmdbStorage, OpenOptions};
+pub use wal::WalWriter;

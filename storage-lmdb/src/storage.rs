@@ -6,17 +6,20 @@ use crate::layout::{create_private_dir, DirLock, Layout};
 use crate::read::{read_failed, LmdbView, ReadTxn};
 
 use crate::store::{create_dbs, is_fresh, open_dbs, open_env, EnvConfig, Store, Visitor};
+use crate::wal::{self, Recovered, WalWriter};
 use heed::RwTxn;
 use oxcd_core::backend::{Backend, BackendWriter, Table, WriteBatch, WriteOp};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 /// How many times a batch is retried after growing a full map.
 const GROW_ATTEMPTS_MAX: usize = 8;
+/// Bytes of write-ahead log records replayed into LMDB per transaction at open.
+const REPLAY_TXN_BYTES: usize = 64 << 20;
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -105,6 +108,10 @@ pub(crate) struct Shared {
     /// Serializes writes (LMDB has one writer) and holds the defragmentation journal.
     pub writer: Mutex<WriterState>,
     pub defragmenting: AtomicBool,
+    /// The last write-ahead log record LMDB holds.
+    pub checkpoint: AtomicU64,
+    /// What the log held at open, until [`LmdbStorage::open_wal`] takes it.
+    pub recovered: Mutex<Option<Recovered>>,
 }
 
 /// A member's LMDB store: one environment under `<data-dir>/member/db/`, one named database
@@ -235,8 +242,11 @@ impl LmdbStorage {
         };
         let store =
             Arc::new(Store::new(env, dbs, db_dir.clone(), lock.clone(), options.map_size_bytes));
-        check_format(&store, &options.expected_identity)?;
-        Ok(LmdbStorage {
+        let checkpoint = check_format(&store, &options.expected_identity)?;
+        let wal_dir = layout.wal_dir.clone();
+        let recovered = wal::recover(&wal_dir, checkpoint)
+            .map_err(|source| OpenError::Unusable { path: wal_dir.clone(), source })?;
+        let storage = LmdbStorage {
             shared: Arc::new(Shared {
                 layout,
                 options,
@@ -244,8 +254,73 @@ impl LmdbStorage {
                 current: RwLock::new(store),
                 writer: Mutex::new(WriterState { journal: None }),
                 defragmenting: AtomicBool::new(false),
+                checkpoint: AtomicU64::new(checkpoint),
+                recovered: Mutex::new(None),
             }),
-        })
+        };
+        storage.replay(&recovered.records).map_err(|e| OpenError::Unusable {
+            path: wal_dir,
+            source: io::Error::other(format!("replaying the write-ahead log: {e}")),
+        })?;
+        *storage.shared.recovered.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Recovered { records: Vec::new(), ..recovered });
+        Ok(storage)
+    }
+
+    /// Applies the log's records that LMDB did not hold yet, in bounded transactions.
+    fn replay(&self, records: &[(u64, WriteBatch)]) -> Result<(), WriteError> {
+        let mut start = 0;
+        while start < records.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < records.len() && (end == start || bytes < REPLAY_TXN_BYTES) {
+                bytes += records[end].1.size_bytes();
+                end += 1;
+            }
+            let chunk = &records[start..end];
+            let last = chunk[chunk.len() - 1].0;
+            let _writer = self.writer();
+            self.commit(bytes, &mut |store, wtxn| {
+                for (_, batch) in chunk {
+                    store.apply(wtxn, &batch.ops)?;
+                }
+                format::write_checkpoint(store.dbs.format, wtxn, last)
+            })?;
+            self.set_checkpoint(last);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The write-ahead log, open for appending after what [`LmdbStorage::open`] replayed.
+    /// Records appended to it are handed to [`LmdbStorage::write_logged`] in order.
+    ///
+    /// # Errors
+    /// The log was already opened, or its directory or first segment cannot be created.
+    pub fn open_wal(&self) -> io::Result<WalWriter> {
+        let recovered = self
+            .shared
+            .recovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| io::Error::other("the write-ahead log is already open"))?;
+        WalWriter::open(
+            &self.shared.layout.wal_dir,
+            &recovered,
+            self.checkpoint(),
+            self.shared.options.unsafe_no_fsync,
+        )
+    }
+
+    /// The last write-ahead log record LMDB holds.
+    #[must_use]
+    pub fn checkpoint(&self) -> u64 {
+        self.shared.checkpoint.load(Ordering::Acquire)
+    }
+
+    fn set_checkpoint(&self, seq: u64) {
+        self.shared.checkpoint.fetch_max(seq, Ordering::AcqRel);
     }
 
     /// True when `data_dir` holds a member's store (etcd decides "new member or restart" the
@@ -417,6 +492,30 @@ impl LmdbStorage {
         self.check_keys(batch)?;
         let mut writer = self.writer();
         self.commit(batch.size_bytes(), &mut |store, wtxn| store.apply(wtxn, &batch.ops))?;
+        self.journal(&mut writer, batch);
+        Ok(())
+    }
+
+    /// Like [`LmdbStorage::write_batch`] for a batch that is already durable in the
+    /// write-ahead log as the records up to `seq`: the same transaction records `seq` as the
+    /// checkpoint, so they are not replayed again.
+    ///
+    /// # Errors
+    /// As [`LmdbStorage::write_batch`].
+    pub fn write_logged(&self, batch: &WriteBatch, seq: u64) -> Result<(), WriteError> {
+        self.check_keys(batch)?;
+        let mut writer = self.writer();
+        self.commit(batch.size_bytes(), &mut |store, wtxn| {
+            store.apply(wtxn, &batch.ops)?;
+            format::write_checkpoint(store.dbs.format, wtxn, seq)
+        })?;
+        self.journal(&mut writer, batch);
+        drop(writer);
+        self.set_checkpoint(seq);
+        Ok(())
+    }
+
+    fn journal(&self, writer: &mut WriterState, batch: &WriteBatch) {
         if let Some(journal) = &mut writer.journal {
             if !journal.overflowed {
                 journal.bytes += batch.size_bytes() + batch.ops.len() * 16;
@@ -428,7 +527,6 @@ impl LmdbStorage {
                 }
             }
         }
-        Ok(())
     }
 
     /// The LMDB environment directory (`<data-dir>/member/db`).
@@ -438,7 +536,8 @@ impl LmdbStorage {
     }
 }
 
-fn check_format(store: &Store, expected: &ExpectedIdentity) -> Result<(), OpenError> {
+/// Checks version and identity; returns the write-ahead log checkpoint.
+fn check_format(store: &Store, expected: &ExpectedIdentity) -> Result<u64, OpenError> {
     let path = store.dir.clone();
     let corrupt = |reason: String| OpenError::Corrupt { path: path.clone(), reason };
     let txn = store.env.read_txn().map_err(|e| open_failed(&path, e))?;
@@ -455,7 +554,9 @@ fn check_format(store: &Store, expected: &ExpectedIdentity) -> Result<(), OpenEr
             return Err(OpenError::IdentityMismatch { path, reason });
         }
     }
-    Ok(())
+    let checkpoint =
+        format::read_checkpoint(store.dbs.format, &txn).map_err(|e| open_failed(&path, e))?;
+    checkpoint.map_err(corrupt)
 }
 
 impl Backend for LmdbStorage {

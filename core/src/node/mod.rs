@@ -14,7 +14,9 @@
 //!    now, persists in id order (one transaction and one fsync may cover several consecutive
 //!    persists; then confirm the highest id with [`Node::handle_persisted`] and send their
 //!    `then_send` messages), replies and watch responses to their clients, password checks off
-//!    the loop.
+//!    the loop. A runtime with a write-ahead log in front of its backend may confirm in two
+//!    steps: [`Node::handle_logged`] once a batch is durable in the log (its `then_send` may
+//!    leave then), [`Node::handle_persisted`] once the backend holds it.
 //! 4. Sleep until [`Node::poll_timeout`] at the latest, or until the next input arrives; on
 //!    waking at or after that instant, call [`Node::handle_timeout`].
 //!
@@ -364,8 +366,8 @@ impl Node {
             return Some(output);
         }
         let applied = self.applied;
-        let (id, batch, then_send) = self.persister.seal(&mut self.overlay, applied)?;
-        Some(Output::Persist { id, batch, then_send })
+        let (id, batch, then_send, sync) = self.persister.seal(&mut self.overlay, applied)?;
+        Some(Output::Persist { id, batch, then_send, sync })
     }
 
     /// When to call [`Node::handle_timeout`] at the latest. Invalidated by every input.
@@ -447,7 +449,22 @@ impl Node {
         self.pump();
     }
 
-    /// The runtime made every persist up to `id` durable.
+    /// Every persist up to `id` is durable, but in a log of the runtime's that it replays into
+    /// the [`Backend`] on restart, not yet in the backend itself (a write-ahead log in front of
+    /// a slower store). Raft may count it; the state machine's writes stay in memory until
+    /// [`Node::handle_persisted`] confirms the same ids. Optional: a runtime without such a
+    /// log calls only `handle_persisted`.
+    ///
+    /// May produce: `Send`, `Persist`, `Reply`, `Watch`, `MembersChanged`.
+    pub fn handle_logged(&mut self, now: Instant, id: PersistId) {
+        self.set_now(now);
+        for seq in self.persister.logged(id) {
+            self.raft.handle_persisted(seq);
+            self.pump();
+        }
+    }
+
+    /// The runtime made every persist up to `id` durable in the backend.
     ///
     /// May produce: `Send`, `Persist`, `Reply`, `Watch`, `MembersChanged`.
     pub fn handle_persisted(&mut self, now: Instant, id: PersistId) {

@@ -42,6 +42,11 @@ pub enum Output {
         batch: WriteBatch,
         /// Messages that may leave only once `batch` is durable.
         then_send: Vec<(NodeId, PeerMessage)>,
+        /// False when a crash may lose this batch harmlessly: it holds only what is redone
+        /// from the Raft log on restart (the state machine's writes, a commit index, a
+        /// compaction). A runtime may skip its fsync, but still writes it in order and
+        /// confirms it as usual; its `then_send` needs only the earlier batches durable.
+        sync: bool,
     },
     /// Answer client request `id`.
     Reply {
@@ -73,7 +78,7 @@ impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Output::Send { to, message } => write!(f, "send to={to} {message}"),
-            Output::Persist { id, batch, then_send } => write!(
+            Output::Persist { id, batch, then_send, sync: _ } => write!(
                 f,
                 "persist id={} ops={} bytes={} then_send={}",
                 id.0,

@@ -39,6 +39,8 @@ pub(super) struct Persister {
     batch: WriteBatch,
     then_send: Vec<(NodeId, PeerMessage)>,
     raft_seq: Option<u64>,
+    /// Something in the open batch must be durable before it is confirmed.
+    sync: bool,
     snapshot_staged: bool,
     installs_snapshot: Option<SnapshotMeta>,
     next_id: u64,
@@ -55,6 +57,7 @@ impl Persister {
         }
         storage::persist_ops(req, &mut self.batch);
         self.raft_seq = Some(req.seq);
+        self.sync |= req.sync;
         self.then_send.extend(req.then_send.iter().map(|m| (m.to, PeerMessage::Raft(m.clone()))));
     }
 
@@ -69,6 +72,7 @@ impl Persister {
         self.batch.append(&mut batch);
         self.then_send.push((ack_to, ack));
         self.snapshot_staged |= complete;
+        self.sync = true;
     }
 
     /// True when something waits to be sealed (besides the overlay).
@@ -78,12 +82,13 @@ impl Persister {
 
     /// Seals everything collected plus the overlay's untaken writes into one batch, or returns
     /// `None` when there is nothing to write. `applied` is the state machine's applied index
-    /// as of these writes.
+    /// as of these writes. Also says whether the batch must be synced (see
+    /// [`super::Output::Persist`]).
     pub fn seal(
         &mut self,
         overlay: &mut Overlay,
         applied: LogIndex,
-    ) -> Option<(PersistId, WriteBatch, OutgoingMessages)> {
+    ) -> Option<(PersistId, WriteBatch, OutgoingMessages, bool)> {
         if !self.has_open() && !overlay.has_untaken() {
             return None;
         }
@@ -102,7 +107,18 @@ impl Persister {
             snapshot_staged: core::mem::take(&mut self.snapshot_staged),
             installs_snapshot: self.installs_snapshot.take(),
         });
-        Some((id, batch, core::mem::take(&mut self.then_send)))
+        let sync = core::mem::take(&mut self.sync);
+        Some((id, batch, core::mem::take(&mut self.then_send), sync))
+    }
+
+    /// Every batch up to `id` is durable in the runtime's log but not yet in the backend: the
+    /// Raft requests they carried, oldest first, each handed out once.
+    pub fn logged(&mut self, id: PersistId) -> Vec<u64> {
+        self.in_flight
+            .iter_mut()
+            .take_while(|s| s.id <= id)
+            .filter_map(|s| s.raft_seq.take())
+            .collect()
     }
 
     /// The runtime confirmed every batch up to `id`: the sealed records, oldest first.

@@ -84,7 +84,7 @@ impl Cluster {
                 busy = true;
                 match out {
                     Output::Send { to, message } => self.net.push_back((*id, to, message)),
-                    Output::Persist { id: pid, batch, then_send } => {
+                    Output::Persist { id: pid, batch, then_send, .. } => {
                         m.disk.apply(&batch);
                         m.node.handle_persisted(self.now, pid);
                         for (to, message) in then_send {

@@ -77,6 +77,11 @@ pub struct PersistRequest {
     /// Messages that may only leave once this request is durable (vote grants, append
     /// acknowledgements).
     pub then_send: Vec<Message>,
+    /// False when losing this request in a crash is harmless: it writes only a new commit
+    /// index or a compaction (etcd's `MustSync` is false). A runtime may then skip the fsync
+    /// for it (a later synced write covers it), but still confirms it in order: `then_send`
+    /// relies only on the *earlier* requests being durable.
+    pub sync: bool,
 }
 
 impl fmt::Display for PersistRequest {
@@ -223,8 +228,14 @@ impl Raft {
         }
         let hs = self.hard_state();
         let hard_state = (hs != self.out.hard_state_written).then_some(hs);
+        let vote_changed = hs.term != self.out.hard_state_written.term
+            || hs.vote != self.out.hard_state_written.vote;
         self.out.hard_state_written = hs;
         let (truncate_from, append) = self.log.take_unstable();
+        let sync = vote_changed
+            || truncate_from.is_some()
+            || !append.is_empty()
+            || self.out.install_snapshot.is_some();
         let seq = self.out.next_seq;
         self.out.next_seq += 1;
         self.out.in_flight.push_back(InFlight {
@@ -240,6 +251,7 @@ impl Raft {
             append,
             compact_to: self.out.compact_to.take(),
             then_send: core::mem::take(&mut self.out.then_send),
+            sync,
         })
     }
 

@@ -52,7 +52,7 @@ use oxcd_core::node::{
 use oxcd_core::{Instant, NodeId};
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_storage_lmdb::{LmdbStorage, WriteError};
-use writer::{Committed, StorageWriter};
+use writer::{Committed, Stage, StorageWriter};
 
 use crate::peer::{PeerTransport, PeerTransportConfig};
 use crate::transport::{ClientTransport, ListenUrl, TransportConfig};
@@ -276,8 +276,8 @@ pub struct Driver {
     counters: Counters,
     /// Commits persist batches off the loop.
     writer: StorageWriter,
-    /// The writer found the disk full and is retrying.
-    disk_full: bool,
+    /// The stages of the writer that found the disk full and are retrying.
+    disk_full: Vec<Stage>,
     /// Persists handed to the writer, with the messages that wait for them, oldest first.
     unconfirmed: VecDeque<(PersistId, Vec<(NodeId, PeerMessage)>)>,
 }
@@ -347,7 +347,7 @@ impl Driver {
         );
         let writer = StorageWriter::start(storage.clone(), waker.clone())?;
         Ok(Driver {
-            workers: Workers::new(storage.clone(), waker.clone()),
+            workers: Workers::new(storage.clone(), writer.progress(), waker.clone()),
             poll,
             waker,
             stop: Arc::new(AtomicBool::new(false)),
@@ -363,7 +363,7 @@ impl Driver {
             members: Vec::new(),
             phase: Phase::Running,
             writer,
-            disk_full: false,
+            disk_full: Vec::new(),
             unconfirmed: VecDeque::new(),
             stop_reason: None,
             next_size_at: epoch,
@@ -532,9 +532,11 @@ impl Driver {
             let mut batch = WriteBatch::default();
             let mut highest: Option<PersistId> = None;
             let mut then_send = Vec::new();
+            let mut sync = false;
             while let Some(output) = self.node.poll_output() {
                 match output {
-                    Output::Persist { id, batch: mut b, then_send: mut sends } => {
+                    Output::Persist { id, batch: mut b, then_send: mut sends, sync: must } => {
+                        sync |= must;
                         assert!(highest.is_none_or(|h| h < id), "persists come in id order");
                         batch.append(&mut b);
                         then_send.append(&mut sends);
@@ -558,8 +560,18 @@ impl Driver {
                 }
             }
             if let Some(highest) = highest {
-                // The writer thread commits it; the loop goes on meanwhile.
-                self.writer.submit(highest, batch);
+                // The writer threads write it; the loop goes on meanwhile. A batch that need
+                // not be synced is as good as logged once everything before it is: its
+                // messages leave now, without a round trip through the log thread.
+                let logged_now = !sync && self.unconfirmed.is_empty();
+                self.writer.submit(highest, batch, sync, !logged_now);
+                if logged_now {
+                    self.node.handle_logged(self.clock.core(now), highest);
+                    for (to, message) in then_send {
+                        self.send_peer(to, &message);
+                    }
+                    continue;
+                }
                 self.unconfirmed.push_back((highest, then_send));
             }
             if !self.take_commits(now)? {
@@ -571,23 +583,27 @@ impl Driver {
     /// Confirms what the writer made durable and sends what waited for it. True when
     /// something was confirmed (the Node may have more output).
     fn take_commits(&mut self, now: StdInstant) -> Result<bool, DriverError> {
-        let mut confirmed = None;
+        let (mut logged, mut stored) = (None, None);
         while let Some(report) = self.writer.poll() {
             match report {
-                Committed::Upto(id) => {
-                    // One report per write transaction (batches queued meanwhile merge).
-                    self.counters.commits += 1;
-                    confirmed = Some(id);
-                    if self.disk_full {
-                        self.disk_full = false;
-                        tracing::warn!("the disk has room again; writes resume once the NOSPACE alarm is disarmed");
-                        self.node.handle_storage_full(self.clock.core(now), false);
-                    }
+                Committed::Logged(id) => {
+                    logged = Some(id);
+                    self.disk_has_room(now, Stage::Log);
                 }
-                Committed::DiskFull(e) => {
-                    tracing::error!(error = %e, "disk full: refusing writes and raising the NOSPACE alarm; retrying the commit every second");
-                    self.disk_full = true;
-                    self.node.handle_storage_full(self.clock.core(now), true);
+                Committed::Stored(id) => {
+                    // One report per LMDB write transaction (batches queued meanwhile merge).
+                    self.counters.commits += 1;
+                    stored = Some(id);
+                    self.disk_has_room(now, Stage::Store);
+                }
+                Committed::DiskFull(stage, e) => {
+                    tracing::error!(error = %e, "disk full: refusing writes and raising the NOSPACE alarm; retrying every second");
+                    if self.disk_full.is_empty() {
+                        self.node.handle_storage_full(self.clock.core(now), true);
+                    }
+                    if !self.disk_full.contains(&stage) {
+                        self.disk_full.push(stage);
+                    }
                 }
                 Committed::Failed(e) => {
                     tracing::error!(error = %e, "failed to persist; stopping the member");
@@ -595,17 +611,37 @@ impl Driver {
                 }
             }
         }
-        let Some(upto) = confirmed else { return Ok(false) };
+        if logged.is_none() && stored.is_none() {
+            return Ok(false);
+        }
         // Answers given so far leave before anything else.
         self.client.handle_wake(now);
-        self.node.handle_persisted(self.clock.core(StdInstant::now()), upto);
-        while self.unconfirmed.front().is_some_and(|(id, _)| *id <= upto) {
-            let (_, sends) = self.unconfirmed.pop_front().expect("checked");
-            for (to, message) in sends {
-                self.send_peer(to, &message);
+        let core_now = self.clock.core(StdInstant::now());
+        if let Some(upto) = logged {
+            self.node.handle_logged(core_now, upto);
+            while self.unconfirmed.front().is_some_and(|(id, _)| *id <= upto) {
+                let (_, sends) = self.unconfirmed.pop_front().expect("checked");
+                for (to, message) in sends {
+                    self.send_peer(to, &message);
+                }
             }
         }
+        if let Some(upto) = stored {
+            self.node.handle_persisted(core_now, upto);
+        }
         Ok(true)
+    }
+
+    /// A stage wrote again: if it was the one that found the disk full, writes resume.
+    fn disk_has_room(&mut self, now: StdInstant, stage: Stage) {
+        let was_full = !self.disk_full.is_empty();
+        self.disk_full.retain(|s| *s != stage);
+        if was_full && self.disk_full.is_empty() {
+            tracing::warn!(
+                "the disk has room again; writes resume once the NOSPACE alarm is disarmed"
+            );
+            self.node.handle_storage_full(self.clock.core(now), false);
+        }
     }
 
     fn send_peer(&mut self, to: NodeId, message: &oxcd_core::node::PeerMessage) {

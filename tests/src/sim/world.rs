@@ -373,7 +373,7 @@ impl Sim {
         let now = self.now();
         match out {
             Output::Send { to, message } => self.send(id, to, message),
-            Output::Persist { id: pid, batch, then_send } => {
+            Output::Persist { id: pid, batch, then_send, .. } => {
                 self.trace.record(now, || {
                     format!(
                         "m{id} persist {} ops={} then_send={}",
