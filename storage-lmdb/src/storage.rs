@@ -496,20 +496,27 @@ impl LmdbStorage {
         Ok(())
     }
 
-    /// Like [`LmdbStorage::write_batch`] for a batch that is already durable in the
-    /// write-ahead log as the records up to `seq`: the same transaction records `seq` as the
-    /// checkpoint, so they are not replayed again.
+    /// Like [`LmdbStorage::write_batch`] for batches, in order, that are already durable in
+    /// the write-ahead log as the records up to `seq`: one transaction applies them all and
+    /// records `seq` as the checkpoint, so they are not replayed again.
     ///
     /// # Errors
     /// As [`LmdbStorage::write_batch`].
-    pub fn write_logged(&self, batch: &WriteBatch, seq: u64) -> Result<(), WriteError> {
-        self.check_keys(batch)?;
+    pub fn write_logged(&self, batches: &[WriteBatch], seq: u64) -> Result<(), WriteError> {
+        for batch in batches {
+            self.check_keys(batch)?;
+        }
+        let bytes = batches.iter().map(WriteBatch::size_bytes).sum();
         let mut writer = self.writer();
-        self.commit(batch.size_bytes(), &mut |store, wtxn| {
-            store.apply(wtxn, &batch.ops)?;
+        self.commit(bytes, &mut |store, wtxn| {
+            for batch in batches {
+                store.apply(wtxn, &batch.ops)?;
+            }
             format::write_checkpoint(store.dbs.format, wtxn, seq)
         })?;
-        self.journal(&mut writer, batch);
+        for batch in batches {
+            self.journal(&mut writer, batch);
+        }
         drop(writer);
         self.set_checkpoint(seq);
         Ok(())

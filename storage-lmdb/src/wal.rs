@@ -208,26 +208,26 @@ impl WalWriter {
         Ok(wal)
     }
 
-    /// Appends `batch` as the next record and makes it durable with everything before it
-    /// (one `fdatasync`); returns its sequence number.
+    /// Appends `batches`, in order, as the next record (replayed as one batch) and makes it
+    /// durable with everything before it (one `fdatasync`); returns its sequence number.
     ///
     /// # Errors
     /// [`WriteError::NoSpace`] when the disk or the file size limit is full (nothing was
     /// added: the call may be retried); [`WriteError::Storage`] for other failures, after
     /// which the log must not be used.
-    pub fn append_durable(&mut self, batch: &WriteBatch) -> Result<u64, WriteError> {
-        let seq = self.append(batch).map_err(|e| self.error(e))?;
+    pub fn append_durable(&mut self, batches: &[WriteBatch]) -> Result<u64, WriteError> {
+        let seq = self.append(batches).map_err(|e| self.error(e))?;
         self.sync().map_err(|e| self.error(e))?;
         Ok(seq)
     }
 
-    /// Appends `batch` as the next record without syncing: the next
+    /// Appends `batches` as the next record without syncing: the next
     /// [`WalWriter::append_durable`] makes it durable; a crash before that may lose it.
     ///
     /// # Errors
     /// As [`WalWriter::append_durable`].
-    pub fn append_unsynced(&mut self, batch: &WriteBatch) -> Result<u64, WriteError> {
-        self.append(batch).map_err(|e| self.error(e))
+    pub fn append_unsynced(&mut self, batches: &[WriteBatch]) -> Result<u64, WriteError> {
+        self.append(batches).map_err(|e| self.error(e))
     }
 
     fn error(&self, source: io::Error) -> WriteError {
@@ -239,12 +239,15 @@ impl WalWriter {
         }
     }
 
-    /// Appends `batch` as the next record (not yet durable: see [`WalWriter::sync`]) and
+    /// Appends `batches` as the next record (not yet durable: see [`WalWriter::sync`]) and
     /// returns its sequence number.
-    fn append(&mut self, batch: &WriteBatch) -> io::Result<u64> {
+    fn append(&mut self, batches: &[WriteBatch]) -> io::Result<u64> {
         self.buf.clear();
         self.buf.resize(HEADER_BYTES, 0);
-        encode_batch(batch, &mut self.buf);
+        // Encodings concatenate: the record decodes as one batch with every op in order.
+        for batch in batches {
+            encode_batch(batch, &mut self.buf);
+        }
         let len = self.buf.len() - HEADER_BYTES;
         let len32 = u32::try_from(len)
             .ok()
@@ -446,7 +449,7 @@ mod tests {
         let wal_dir = dir.path().join("wal");
         let mut wal = WalWriter::open(&wal_dir, &fresh(), 0, false).unwrap();
         for n in 1..=5 {
-            assert_eq!(wal.append(&batch(n)).unwrap(), u64::from(n));
+            assert_eq!(wal.append(std::slice::from_ref(&batch(n))).unwrap(), u64::from(n));
         }
         wal.sync().unwrap();
         drop(wal);
@@ -457,7 +460,7 @@ mod tests {
         assert_eq!(got.records[0].1, batch(3));
         // Reopening appends into a new segment and keeps counting.
         let mut wal = WalWriter::open(&wal_dir, &got, 2, false).unwrap();
-        assert_eq!(wal.append(&batch(6)).unwrap(), 6);
+        assert_eq!(wal.append(std::slice::from_ref(&batch(6))).unwrap(), 6);
         wal.sync().unwrap();
         drop(wal);
         let got = recover(&wal_dir, 0).unwrap();
@@ -471,7 +474,7 @@ mod tests {
         let wal_dir = dir.path().join("wal");
         let mut wal = WalWriter::open(&wal_dir, &fresh(), 0, false).unwrap();
         for n in 1..=3 {
-            wal.append(&batch(n)).unwrap();
+            wal.append(std::slice::from_ref(&batch(n))).unwrap();
         }
         wal.sync().unwrap();
         drop(wal);
@@ -488,7 +491,7 @@ mod tests {
         assert_eq!(got.records.len(), 2);
         assert_eq!(got.next_seq, 3);
         let mut wal = WalWriter::open(&wal_dir, &got, 0, false).unwrap();
-        assert_eq!(wal.append(&batch(7)).unwrap(), 3);
+        assert_eq!(wal.append(std::slice::from_ref(&batch(7))).unwrap(), 3);
         wal.sync().unwrap();
         let got = recover(&wal_dir, 0).unwrap();
         assert_eq!(got.records.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -500,11 +503,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal_dir = dir.path().join("wal");
         let mut wal = WalWriter::open(&wal_dir, &fresh(), 0, false).unwrap();
-        wal.append(&batch(1)).unwrap();
+        wal.append(std::slice::from_ref(&batch(1))).unwrap();
         wal.sync().unwrap();
         drop(wal);
         let mut wal = WalWriter::open(&wal_dir, &recover(&wal_dir, 0).unwrap(), 0, false).unwrap();
-        wal.append(&batch(2)).unwrap();
+        wal.append(std::slice::from_ref(&batch(2))).unwrap();
         wal.sync().unwrap();
         drop(wal);
         let (_, first) = list_segments(&wal_dir).unwrap().remove(0);
@@ -521,9 +524,9 @@ mod tests {
         let mut wal = WalWriter::open(&wal_dir, &fresh(), 0, true).unwrap();
         let mut big = WriteBatch::default();
         big.put(Table::SnapshotStaging, vec![1], vec![7; SEGMENT_BYTES as usize]);
-        assert_eq!(wal.append(&batch(1)).unwrap(), 1);
-        assert_eq!(wal.append(&big).unwrap(), 2);
-        assert_eq!(wal.append(&batch(3)).unwrap(), 3);
+        assert_eq!(wal.append(std::slice::from_ref(&batch(1))).unwrap(), 1);
+        assert_eq!(wal.append(std::slice::from_ref(&big)).unwrap(), 2);
+        assert_eq!(wal.append(std::slice::from_ref(&batch(3))).unwrap(), 3);
         assert_eq!(list_segments(&wal_dir).unwrap().len(), 3);
         wal.release_through(1).unwrap();
         assert_eq!(list_segments(&wal_dir).unwrap().len(), 2);

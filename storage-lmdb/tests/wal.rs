@@ -25,10 +25,10 @@ fn a_logged_batch_survives_when_lmdb_never_took_it() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path());
     let mut wal = storage.open_wal().unwrap();
-    let first = wal.append_durable(&put(b"a", b"1")).unwrap();
+    let first = wal.append_durable(&[put(b"a", b"1")]).unwrap();
     // Unsynced records are made durable by the next synced one.
-    wal.append_unsynced(&put(b"b", b"2")).unwrap();
-    let last = wal.append_durable(&put(b"a", b"3")).unwrap();
+    wal.append_unsynced(&[put(b"b", b"2")]).unwrap();
+    let last = wal.append_durable(&[put(b"a", b"3")]).unwrap();
     assert_eq!(last, first + 2);
     assert_eq!(get(&storage, b"a"), None, "LMDB has not taken anything yet");
     drop(wal);
@@ -40,7 +40,7 @@ fn a_logged_batch_survives_when_lmdb_never_took_it() {
     assert_eq!(storage.checkpoint(), last);
     // Appending goes on after the replayed records.
     let mut wal = storage.open_wal().unwrap();
-    assert_eq!(wal.append_durable(&put(b"c", b"4")).unwrap(), last + 1);
+    assert_eq!(wal.append_durable(&[put(b"c", b"4")]).unwrap(), last + 1);
     assert!(storage.open_wal().is_err(), "the log has one writer");
 }
 
@@ -50,8 +50,8 @@ fn records_lmdb_holds_are_not_applied_again() {
     let storage = open(dir.path());
     let mut wal = storage.open_wal().unwrap();
     let batch = put(b"k", b"logged");
-    let seq = wal.append_durable(&batch).unwrap();
-    storage.write_logged(&batch, seq).unwrap();
+    let seq = wal.append_durable(std::slice::from_ref(&batch)).unwrap();
+    storage.write_logged(std::slice::from_ref(&batch), seq).unwrap();
     assert_eq!(storage.checkpoint(), seq);
     // A later write straight to LMDB: replaying the record would undo it.
     storage.write_batch(&put(b"k", b"later")).unwrap();
@@ -81,8 +81,8 @@ fn a_defragmented_store_keeps_the_checkpoint_of_writes_made_during_the_copy() {
     let mut written = 0u32;
     while !defrag.is_finished() && written < 100_000 {
         let batch = put(b"during", &written.to_be_bytes());
-        let seq = wal.append_durable(&batch).unwrap();
-        storage.write_logged(&batch, seq).unwrap();
+        let seq = wal.append_durable(std::slice::from_ref(&batch)).unwrap();
+        storage.write_logged(std::slice::from_ref(&batch), seq).unwrap();
         written += 1;
     }
     defrag.join().unwrap();

@@ -211,20 +211,6 @@ impl Drop for StorageWriter {
     }
 }
 
-/// Takes what queued behind `first` into one batch, up to [`GROUP_COMMIT_BYTES_MAX`].
-fn merge_queued<T>(
-    inbox: &Receiver<T>,
-    first: &mut WriteBatch,
-    mut absorb: impl FnMut(T, &mut WriteBatch),
-) {
-    while first.size_bytes() < GROUP_COMMIT_BYTES_MAX {
-        match inbox.try_recv() {
-            Ok(job) => absorb(job, first),
-            Err(_) => break,
-        }
-    }
-}
-
 fn log_loop(
     mut wal: WalWriter,
     storage: &LmdbStorage,
@@ -232,20 +218,26 @@ fn log_loop(
     logged: &Sender<Stored>,
     context: &Context,
 ) {
-    while let Ok(Job { id: mut highest, mut batch, mut sync, mut report }) = inbox.recv() {
-        merge_queued(inbox, &mut batch, |mut more: Job, batch| {
-            batch.append(&mut more.batch);
-            highest = more.id;
-            sync |= more.sync;
-            report |= more.report;
-        });
+    while let Ok(first) = inbox.recv() {
+        // Group commit: whatever queued up meanwhile joins this record.
+        let (mut highest, mut sync, mut report) = (first.id, first.sync, first.report);
+        let mut bytes = first.batch.size_bytes();
+        let mut batches = vec![first.batch];
+        while bytes < GROUP_COMMIT_BYTES_MAX {
+            let Ok(job) = inbox.try_recv() else { break };
+            bytes += job.batch.size_bytes();
+            highest = job.id;
+            sync |= job.sync;
+            report |= job.report;
+            batches.push(job.batch);
+        }
         // What the core does not need synced (the state machine's writes, a new commit index)
         // is redone from the Raft log after a crash; the next synced record covers it.
         let outcome = context.retry_while_full(Stage::Log, || {
             if sync {
-                wal.append_durable(&batch)
+                wal.append_durable(&batches)
             } else {
-                wal.append_unsynced(&batch)
+                wal.append_unsynced(&batches)
             }
         });
         let seq = match outcome {
@@ -255,7 +247,7 @@ fn log_loop(
         if report {
             context.send(Committed::Logged(highest));
         }
-        if logged.send(Stored { highest, seq, batch }).is_err() {
+        if logged.send(Stored { highest, seq, batches, bytes }).is_err() {
             return;
         }
         if let Err(e) = wal.release_through(storage.checkpoint()) {
@@ -268,7 +260,8 @@ fn log_loop(
 struct Stored {
     highest: PersistId,
     seq: u64,
-    batch: WriteBatch,
+    batches: Vec<WriteBatch>,
+    bytes: usize,
 }
 
 fn store_loop(
@@ -279,14 +272,17 @@ fn store_loop(
 ) {
     let mut open = true;
     while open {
-        let Ok(Stored { mut highest, mut seq, mut batch }) = inbox.recv() else { return };
+        let Ok(Stored { mut highest, mut seq, mut batches, mut bytes }) = inbox.recv() else {
+            return;
+        };
         // Like etcd's backend batch interval: LMDB's two syncs of scattered pages stay off
         // the log's way, and one commit takes many batches.
         let deadline = Instant::now() + STORE_INTERVAL;
-        while batch.size_bytes() < GROUP_COMMIT_BYTES_MAX {
+        while bytes < GROUP_COMMIT_BYTES_MAX {
             match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(mut more) => {
-                    batch.append(&mut more.batch);
+                    batches.append(&mut more.batches);
+                    bytes += more.bytes;
                     highest = more.highest;
                     seq = more.seq;
                 }
@@ -297,7 +293,7 @@ fn store_loop(
                 }
             }
         }
-        match context.retry_while_full(Stage::Store, || storage.write_logged(&batch, seq)) {
+        match context.retry_while_full(Stage::Store, || storage.write_logged(&batches, seq)) {
             Ok(()) => {
                 progress.stored(highest);
                 context.send(Committed::Stored(highest));
