@@ -10,16 +10,18 @@
 //!    client requests and stream messages, finished password jobs, timer expiry.
 //! 3. Drain `Node::poll_output`. Replies and watch responses go to the transport; every
 //!    `Persist` of the drain is concatenated (in id order) into one batch for the storage
-//!    writer thread ([`writer`]), which commits batches in order (merging those that queue
-//!    while an fsync runs: one transaction, one fsync). When it reports a batch durable, the
-//!    loop calls `handle_persisted(highest id)`, sends the batch's `then_send` messages and
-//!    drains again. The loop never waits for the disk.
+//!    writer ([`writer`]): its log thread appends batches to the write-ahead log (one
+//!    `fdatasync`, merging those that queue meanwhile; none for batches the core marks
+//!    `sync: false`), and its store thread commits them to LMDB every 100 ms. When a batch is
+//!    in the log the loop calls `handle_logged(highest id)` and sends its `then_send`
+//!    messages (a `sync: false` batch with nothing unlogged before it is confirmed at once);
+//!    when LMDB holds it, `handle_persisted`. The loop never waits for the disk.
 //! 4. Let the transport write what was answered; repeat 2–4 while that produced more input.
 //!
 //! A full disk does not stop the member: the writer retries the commit every second, the Node
 //! is told (`handle_storage_full`) and refuses growing writes with NOSPACE, reads go on.
 //!
-//! Threads besides the loop: the storage writer, the bcrypt pool ([`passwords`]) and, while
+//! Threads besides the loop: the storage writer's two, the bcrypt pool ([`passwords`]) and, while
 //! they run, one thread per `Maintenance.Snapshot` and one for `Defragment` ([`workers`]).
 //!
 //! # Shutdown

@@ -1,15 +1,16 @@
 //! The storage writer: the core's persist batches are made durable on threads of their own, so
 //! the event loop keeps reading, sending and applying while the disk works.
 //!
-//! Two stages, each merging what queues up while it works (group commit):
-//! 1. The log thread appends batches to the write-ahead log and syncs it (one `fdatasync` of a
-//!    preallocated file), then reports them [`Committed::Logged`]: the loop confirms them to
-//!    the core (`Node::handle_logged`) and sends the messages that waited for them. This is
-//!    the only disk wait on a write's path.
-//! 2. The store thread commits the logged batches to LMDB (two syncs of scattered pages,
-//!    recording the log position reached) and reports them [`Committed::Stored`]: the core
-//!    (`Node::handle_persisted`) then drops its in-memory copy of the state machine's writes,
-//!    and log segments LMDB holds are deleted.
+//! Two stages:
+//! 1. The log thread appends batches to the write-ahead log, each group that queued up while
+//!    it worked as one record, and syncs it (one `fdatasync` of a preallocated file; no sync
+//!    when every batch in the group is marked `sync: false` by the core). It reports them
+//!    [`Committed::Logged`]: the loop confirms them to the core (`Node::handle_logged`) and
+//!    sends the messages that waited for them. This is the only disk wait on a write's path.
+//! 2. The store thread gathers logged batches for [`STORE_INTERVAL`] and commits them to LMDB
+//!    in one transaction (two syncs of scattered pages, recording the log position reached),
+//!    then reports them [`Committed::Stored`]: the core (`Node::handle_persisted`) drops its
+//!    in-memory copy of the state machine's writes, and log segments LMDB holds are deleted.
 //!
 //! A failed write is reported once and ends the writer: the member stops. A full disk is not
 //! a failure: the stage retries every second and the loop refuses growing writes meanwhile.
