@@ -1,14 +1,19 @@
 //! One member slot of the simulated cluster: its process (a `Node`, absent while crashed), its
-//! storage (a `MemBackend` that survives crashes) and its disk queue (which does not).
+//! storage (a `MemBackend` that survives crashes) and its disk (a log whose unsynced tail does
+//! not).
 
 use crate::sim::disk::{Disk, DiskConfig};
 use oxcd_core::backend::{MemBackend, WriteBatch};
 use oxcd_core::ids::NodeId;
 use oxcd_core::node::{InitialCluster, Node, NodeConfig, PeerMessage, PersistId};
 use oxcd_core::time::Instant;
+use std::collections::VecDeque;
 
-/// A `Persist` waiting for its fsync.
-pub(crate) type PendingWrite = (PersistId, WriteBatch, Vec<(NodeId, PeerMessage)>);
+/// A `Persist` on its way to the member's `MemBackend`.
+pub(crate) type PendingWrite = (PersistId, WriteBatch);
+
+/// Messages of a `Persist` not yet logged, waiting for it.
+pub(crate) type Waiting = (PersistId, Vec<(NodeId, PeerMessage)>);
 
 /// Where a member's process stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,9 +35,16 @@ pub(crate) struct Slot {
     pub config: NodeConfig,
     /// How the member starts on empty storage.
     pub initial: InitialCluster,
-    /// Durable storage: what fsyncs completed.
+    /// The store: what the disk stored, and what a restart replayed from its log.
     pub backend: MemBackend,
     pub disk: Disk<PendingWrite>,
+    /// The `then_send` of persists not yet logged, oldest first.
+    pub unlogged: VecDeque<Waiting>,
+    /// An `Event::Stored` is scheduled for this run.
+    pub store_scheduled: bool,
+    /// Persists that install a snapshot, not yet stored, oldest first (see
+    /// `SimConfig::confirm_installs_when_logged`).
+    pub installs: VecDeque<PersistId>,
     pub node: Option<Node>,
     pub state: MemberState,
     /// Counts process runs; events addressed to an earlier run are dropped.
@@ -44,7 +56,7 @@ pub(crate) struct Slot {
     pub crashes: u64,
     /// When the slot was created (member lists read earlier do not know it).
     pub added_at: Instant,
-    /// Crash right after the next `Persist` is handed to the disk (before its fsync ends).
+    /// Crash right after the next `Persist` is handed to the disk (before it is durable).
     pub crash_on_persist: bool,
 }
 
@@ -62,6 +74,9 @@ impl Slot {
             initial,
             backend: MemBackend::new(),
             disk: Disk::new(disk_seed, disk),
+            unlogged: VecDeque::new(),
+            store_scheduled: false,
+            installs: VecDeque::new(),
             node: None,
             state: MemberState::NotStarted,
             incarnation: 0,

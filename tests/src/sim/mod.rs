@@ -1,12 +1,14 @@
 //! A deterministic simulator of whole oxcd clusters: the real [`Node`](oxcd_core::node::Node)s,
 //! no sockets, no threads, no clock. One seed drives the whole world — a virtual clock and an
 //! event queue, a network with latency, jitter, loss, duplication, reordering and partitions, a
-//! disk per member whose writes survive a crash only once their fsync finished, clients that
-//! record what they saw — so a run replays exactly from its seed.
+//! disk per member (a write-ahead log whose writes survive a crash once an fsync covered them,
+//! in front of a slower store), clients that record what they saw — so a run replays exactly
+//! from its seed.
 //!
 //! The simulator is the runtime: after each input it drains the member's outputs and carries
-//! them out (sends after network delay; persists after an fsync, then `handle_persisted`, then
-//! their `then_send`; replies back to the client; the next wake-up from `poll_timeout`), and
+//! them out (sends after network delay; persists to the disk's log, then `handle_logged` and
+//! their `then_send` once logged, `handle_persisted` once stored; replies back to the client;
+//! the next wake-up from `poll_timeout`), and
 //! after each input it checks Raft's safety properties on the member. See
 //! [`check`] for the invariants.
 //!
@@ -43,6 +45,7 @@ mod liveness;
 mod member;
 pub mod nemesis;
 pub mod net;
+mod persist;
 mod probe;
 pub mod queue;
 pub mod runner;
@@ -115,6 +118,13 @@ pub struct SimConfig {
     /// workload's and watchers' [`WORKLOAD_USER`] (read-write on every key, not root), the
     /// nemesis's, probes' and scenario calls' [`ADMIN_USER`] (root). Off: no identity.
     pub auth: bool,
+    /// Confirm a `Persist` that installs a snapshot with `handle_logged` as soon as the disk
+    /// logged it, as the production runtime does. Off (the default), its `handle_logged` and
+    /// every later one's wait until the store holds it. Known core bug, reported: after
+    /// `handle_logged` of an install, Raft applies the entries after the snapshot to a state
+    /// machine that `handle_persisted` restores from the backend only later, and the restore
+    /// drops them (state-machine safety breaks, e.g. `sim_snapshots` seeds 18 and 22).
+    pub confirm_installs_when_logged: bool,
 }
 
 /// The user the workload and the watchers act as when [`SimConfig::auth`] is on.
@@ -150,6 +160,7 @@ impl Default for SimConfig {
             tune: |_| {},
             strict_timers: true,
             auth: false,
+            confirm_installs_when_logged: false,
         }
     }
 }

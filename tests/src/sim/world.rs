@@ -1,7 +1,9 @@
 //! The world: a virtual clock and event queue driving every member's `Node`, the network, the
 //! disks and the clients. The simulator is the runtime: after each input it drains the node's
-//! outputs and schedules their effects (sends after network delay; persists after an fsync,
-//! then `handle_persisted`, then their `then_send`; replies back to the client; the next
+//! outputs and schedules their effects (sends after network delay; persists go to the disk's
+//! log, and once logged — after an fsync, or at once for an unsynced one behind logged ones —
+//! `handle_logged` and their `then_send` follow, and after a store lag they are applied to the
+//! member's `MemBackend` and `handle_persisted` follows; replies back to the client; the next
 //! wake-up from `poll_timeout`).
 
 use crate::sim::check::Violation;
@@ -29,6 +31,8 @@ pub(crate) enum Event {
     Deliver { from: NodeId, to: NodeId, incarnation: u64, message: PeerMessage },
     /// The running fsync of `member` finished.
     Fsync { member: NodeId, incarnation: u64 },
+    /// `member`'s store takes what its disk logged.
+    Stored { member: NodeId, incarnation: u64 },
     /// The wake-up `member` asked for.
     Timer { member: NodeId, incarnation: u64, at: Instant },
     /// A client request reaches its member.
@@ -284,6 +288,7 @@ impl Sim {
                 self.drain(to);
             }
             Event::Fsync { member, incarnation } => self.fsync_done(member, incarnation),
+            Event::Stored { member, incarnation } => self.stored(member, incarnation),
             Event::Timer { member, incarnation, at } => {
                 let Some(slot) = self.members.get_mut(&member) else { return };
                 if slot.incarnation != incarnation || slot.timer_at != at || !slot.is_running() {
@@ -373,25 +378,8 @@ impl Sim {
         let now = self.now();
         match out {
             Output::Send { to, message } => self.send(id, to, message),
-            Output::Persist { id: pid, batch, then_send, .. } => {
-                self.trace.record(now, || {
-                    format!(
-                        "m{id} persist {} ops={} then_send={}",
-                        pid.0,
-                        batch.ops.len(),
-                        then_send.len()
-                    )
-                });
-                let slot = self.members.get_mut(&id).expect("slot");
-                let incarnation = slot.incarnation;
-                if let Some(delay) = slot.disk.submit((pid, batch, then_send)) {
-                    self.queue.schedule_in(delay, Event::Fsync { member: id, incarnation });
-                }
-                if std::mem::take(&mut slot.crash_on_persist) {
-                    // Right after this input: whatever it sent is out, its writes are not durable.
-                    self.queue
-                        .schedule_in(Duration::ZERO, Event::Crash { member: id, incarnation });
-                }
+            Output::Persist { id: pid, batch, then_send, sync } => {
+                self.persist(id, pid, batch, then_send, sync);
             }
             Output::Reply { id: rid, result } => self.member_replied(id, rid, result),
             Output::Watch { stream, response } => self.watch_output(id, stream, response),
@@ -482,37 +470,6 @@ impl Sim {
         }
     }
 
-    fn fsync_done(&mut self, id: NodeId, incarnation: u64) {
-        let now = self.now();
-        let (done, next) = {
-            let Some(slot) = self.members.get_mut(&id) else { return };
-            if slot.incarnation != incarnation || slot.node.is_none() {
-                return;
-            }
-            slot.disk.fsync_done()
-        };
-        if let Some(delay) = next {
-            self.queue.schedule_in(delay, Event::Fsync { member: id, incarnation });
-        }
-        let Some(last) = done.last().map(|(pid, _, _)| *pid) else { return };
-        let mut sends = Vec::new();
-        {
-            let slot = self.members.get_mut(&id).expect("slot");
-            for (_, batch, then_send) in done {
-                slot.backend.apply(&batch);
-                sends.extend(then_send);
-            }
-            self.trace.record(now, || format!("m{id} fsync done up to persist {}", last.0));
-            if let Some(node) = slot.node.as_mut() {
-                node.handle_persisted(now, last);
-            }
-        }
-        for (to, message) in sends {
-            self.send(id, to, message);
-        }
-        self.drain(id);
-    }
-
     fn observe(&mut self, id: NodeId) {
         if self.violation.is_some() {
             return;
@@ -561,7 +518,8 @@ impl Sim {
         }
     }
 
-    /// Stops member `id`'s process: its memory and every write not yet fsynced are lost.
+    /// Stops member `id`'s process: its memory and every write not yet durable are lost; what
+    /// its log holds durably is replayed into its store.
     pub(crate) fn stop(&mut self, id: NodeId, state: MemberState) {
         let now = self.now();
         let Some(slot) = self.members.get_mut(&id) else { return };
@@ -570,14 +528,28 @@ impl Sim {
         }
         slot.node = None;
         slot.crash_on_persist = false;
-        slot.disk.crash();
+        // What the log holds durably and the store does not yet is replayed into the store
+        // (before any restart reads it); the rest is gone.
+        let replayed = slot.disk.crash();
+        let replayed_upto = replayed.last().map(|(pid, _)| pid.0);
+        for (_, batch) in replayed {
+            slot.backend.apply(&batch);
+        }
+        slot.unlogged.clear();
+        slot.installs.clear();
+        slot.store_scheduled = false;
         slot.incarnation += 1;
         slot.timer_at = Instant::MAX;
         slot.state = state;
         if state == MemberState::Crashed {
             slot.crashes += 1;
         }
-        self.trace.record(now, || format!("m{id} stops ({state:?})"));
+        self.trace.record(now, || match replayed_upto {
+            Some(upto) => {
+                format!("m{id} stops ({state:?}); its log is replayed up to persist {upto}")
+            }
+            None => format!("m{id} stops ({state:?})"),
+        });
         // Clients connected to it lose their connections.
         let lost: Vec<u64> = self
             .in_flight
@@ -733,7 +705,7 @@ impl Sim {
         self
     }
 
-    /// Crashes `member`: its process and every write not yet fsynced are gone.
+    /// Crashes `member`: its process and every write not yet durable are gone.
     pub fn crash(&mut self, member: u64) -> &mut Self {
         self.stop(NodeId(member), MemberState::Crashed);
         self
