@@ -425,10 +425,10 @@ impl Node {
     /// May produce: `Send`, `Persist`, `Reply` (applied writes, served reads), `Watch`.
     pub fn handle_peer_message(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
         self.set_now(now);
-        // Only members talk to members (the transport refuses strangers too); a member with
-        // no member list yet is joining and hears from the leader before it knows it.
-        let members = self.sm.members();
-        if from == self.cfg.id || (!members.is_empty() && members.get(from).is_none()) {
+        // A removed member never comes back. A sender this member does not know yet is one
+        // added while it was down or before it joined (as etcd's Raft, it is heard: the log it
+        // sends carries the change that adds it).
+        if from == self.cfg.id || self.sm.members().is_removed(from) {
             return;
         }
         self.peers.heard(from, self.now, self.cfg.election_timeout);

@@ -113,10 +113,14 @@ impl Persister {
 
     /// Every batch up to `id` is durable in the runtime's log but not yet in the backend: the
     /// Raft requests they carried, oldest first, each handed out once.
+    ///
+    /// Stops at a batch that installs a snapshot: Raft would apply the entries after the
+    /// snapshot at once, onto a state machine that is replaced only when the backend holds the
+    /// install ([`Persister::confirm`]).
     pub fn logged(&mut self, id: PersistId) -> Vec<u64> {
         self.in_flight
             .iter_mut()
-            .take_while(|s| s.id <= id)
+            .take_while(|s| s.id <= id && s.installs_snapshot.is_none())
             .filter_map(|s| s.raft_seq.take())
             .collect()
     }

@@ -119,11 +119,10 @@ pub struct SimConfig {
     /// nemesis's, probes' and scenario calls' [`ADMIN_USER`] (root). Off: no identity.
     pub auth: bool,
     /// Confirm a `Persist` that installs a snapshot with `handle_logged` as soon as the disk
-    /// logged it, as the production runtime does. Off (the default), its `handle_logged` and
-    /// every later one's wait until the store holds it. Known core bug, reported: after
-    /// `handle_logged` of an install, Raft applies the entries after the snapshot to a state
-    /// machine that `handle_persisted` restores from the backend only later, and the restore
-    /// drops them (state-machine safety breaks, e.g. `sim_snapshots` seeds 18 and 22).
+    /// logged it, as the production runtime does (the default). Off, its `handle_logged` and
+    /// every later one's wait until the store holds it (a runtime may do either: the Node holds
+    /// Raft back at an install until `handle_persisted`; before it did, the early confirmation
+    /// broke state-machine safety, e.g. `sim_snapshots` seeds 18 and 22).
     pub confirm_installs_when_logged: bool,
 }
 
@@ -160,7 +159,7 @@ impl Default for SimConfig {
             tune: |_| {},
             strict_timers: true,
             auth: false,
-            confirm_installs_when_logged: false,
+            confirm_installs_when_logged: true,
         }
     }
 }
