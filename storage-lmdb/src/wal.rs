@@ -59,13 +59,17 @@ pub(crate) fn recover(dir: &Path, checkpoint: u64) -> io::Result<Recovered> {
         let bytes = fs::read(path)?;
         let mut expected = *first_seq;
         let mut offset = 0usize;
-        while let Some(record) = read_record(&bytes, offset) {
-            let Ok((seq, payload, len)) = record else {
-                if i == last {
+        loop {
+            let (seq, payload, len) = match read_record(&bytes, offset) {
+                Slot::End => break,
+                Slot::Damaged if i == last => {
                     out.torn_tail = Some((path.clone(), offset as u64));
                     break;
                 }
-                return Err(corrupt(path, offset, "damaged record before the log's tail"));
+                Slot::Damaged => {
+                    return Err(corrupt(path, offset, "damaged record before the log's tail"))
+                }
+                Slot::Record { seq, payload, len } => (seq, payload, len),
             };
             if seq != expected {
                 return Err(corrupt(path, offset, &format!("sequence {seq}, expected {expected}")));
@@ -90,13 +94,21 @@ fn corrupt(path: &Path, offset: usize, what: &str) -> io::Error {
     )
 }
 
-/// The record at `offset`: `None` at the end of the segment, `Some(Err)` when damaged,
-/// otherwise its sequence number, payload and total length.
-fn read_record(bytes: &[u8], offset: usize) -> Option<Result<(u64, &[u8], usize), ()>> {
-    let header = bytes.get(offset..offset + HEADER_BYTES)?;
+/// What a segment holds at some offset.
+enum Slot<'a> {
+    /// Zeros or the file's end: no more records in this segment.
+    End,
+    /// A record whose length or checksum is wrong.
+    Damaged,
+    /// A whole record and its total length in the file.
+    Record { seq: u64, payload: &'a [u8], len: usize },
+}
+
+fn read_record(bytes: &[u8], offset: usize) -> Slot<'_> {
+    let Some(header) = bytes.get(offset..offset + HEADER_BYTES) else { return Slot::End };
     let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
     if len == 0 {
-        return None;
+        return Slot::End;
     }
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
     let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
@@ -104,12 +116,12 @@ fn read_record(bytes: &[u8], offset: usize) -> Option<Result<(u64, &[u8], usize)
     let Some(payload) =
         (len <= RECORD_BYTES_MAX).then(|| bytes.get(start..start + len as usize)).flatten()
     else {
-        return Some(Err(()));
+        return Slot::Damaged;
     };
     if checksum(seq, payload) != crc {
-        return Some(Err(()));
+        return Slot::Damaged;
     }
-    Some(Ok((seq, payload, HEADER_BYTES + len as usize)))
+    Slot::Record { seq, payload, len: HEADER_BYTES + len as usize }
 }
 
 fn checksum(seq: u64, payload: &[u8]) -> u32 {
@@ -420,7 +432,7 @@ mod tests {
         b.delete(Table::Kv, vec![n, 1]);
         b.delete_range(Table::Lease, vec![], Some(vec![n]));
         b.delete_range(Table::Meta, vec![n], None);
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             b.ops.push(WriteOp::InstallStagedSnapshot);
         }
         b
@@ -483,7 +495,8 @@ mod tests {
         let bytes = fs::read(&path).unwrap();
         let mut offset = 0;
         for _ in 0..2 {
-            offset += read_record(&bytes, offset).unwrap().unwrap().2;
+            let Slot::Record { len, .. } = read_record(&bytes, offset) else { panic!("a record") };
+            offset += len;
         }
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.write_all_at(&[0xff], (offset + HEADER_BYTES + 1) as u64).unwrap();
