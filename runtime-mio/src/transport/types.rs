@@ -84,7 +84,8 @@ pub struct Metadata {
     /// `user-agent`, for logs.
     pub user_agent: Option<String>,
     /// Every other header whose value is visible ASCII, in arrival order (bounded by the
-    /// connection's header list limit). Pseudo-headers and binary (`-bin`) values are left out.
+    /// connection's header list limit). Pseudo-headers, binary (`-bin`) values and gRPC's own
+    /// protocol headers (`te`, `content-type`, `accept-encoding`, `grpc-*`) are left out.
     pub other: Vec<(String, String)>,
 }
 
