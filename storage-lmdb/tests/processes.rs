@@ -27,14 +27,20 @@ fn main() {
         match role.as_str() {
             "open" => child_open(dir),
             "writer" => child_writer(dir),
+            "wal_writer" => child_wal_writer(dir),
             "fill" => child_fill(dir),
             other => panic!("unknown child role {other}"),
         }
         return;
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
         ("a_second_process_is_refused", a_second_process_is_refused),
-        ("acknowledged_batches_survive_sigkill_and_partial_ones_never_show", crash_recovery),
+        ("acknowledged_batches_survive_sigkill_and_partial_ones_never_show", || {
+            crash_recovery("writer");
+        }),
+        ("batches_acknowledged_by_the_write_ahead_log_survive_sigkill", || {
+            crash_recovery("wal_writer");
+        }),
         ("a_full_disk_fails_the_write_and_leaves_the_store_readable", disk_full),
     ];
     let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
@@ -126,6 +132,34 @@ fn child_writer(dir: &Path) {
     }
 }
 
+/// Batches logged between two LMDB commits in the write-ahead log child.
+const LOGGED_PER_STORE: usize = 16;
+
+/// Like [`child_writer`] through the write-ahead log, as the server writes: a batch is
+/// acknowledged once logged; LMDB takes the logged batches every few batches.
+fn child_wal_writer(dir: &Path) {
+    use std::io::Write;
+    let store = LmdbStorage::open(dir, options(false)).unwrap();
+    let mut wal = store.open_wal().unwrap();
+    let first = next_batch(&store);
+    let stdout = std::io::stdout();
+    let mut logged = Vec::new();
+    for n in first..first + CHILD_BATCHES_MAX {
+        let batch = crash_batch(n);
+        let seq = wal.append_durable(std::slice::from_ref(&batch)).unwrap();
+        logged.push(batch);
+        {
+            let mut out = stdout.lock();
+            writeln!(out, "ACK {n}").unwrap();
+            out.flush().unwrap();
+        }
+        if logged.len() == LOGGED_PER_STORE {
+            store.write_logged(&logged, seq).unwrap();
+            logged.clear();
+        }
+    }
+}
+
 /// A small deterministic generator seeded from the clock; the seed is printed so a failure
 /// can be looked into.
 struct XorShift(u64);
@@ -139,7 +173,8 @@ impl XorShift {
     }
 }
 
-fn crash_recovery() {
+/// SIGKILLs a `role` child at random points and checks what the store holds after each.
+fn crash_recovery(role: &str) {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     println!("crash test seed={seed}");
     let mut rng = XorShift(seed);
@@ -147,7 +182,7 @@ fn crash_recovery() {
     drop(LmdbStorage::open(dir.path(), options(true)).unwrap());
     let mut acked_max: Option<u64> = None;
     for iteration in 0..CRASH_ITERATIONS {
-        let mut child = spawn("writer", dir.path());
+        let mut child = spawn(role, dir.path());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         // Kill after a random number of acknowledgements, plus a random sub-millisecond delay
         // so the kill lands at varied points inside the next commit.
