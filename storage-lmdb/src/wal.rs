@@ -20,7 +20,7 @@ use oxcd_core::backend::{Table, WriteBatch, WriteOp};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes preallocated per segment; a larger record gets a segment of its own size.
@@ -329,7 +329,13 @@ fn create_segment(
     no_fsync: bool,
 ) -> io::Result<(File, u64, PathBuf)> {
     let path = dir.join(format!("{first_seq:016x}{SUFFIX}"));
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
     let capacity = SEGMENT_BYTES.max(at_least + HEADER_BYTES as u64);
     // Preallocated blocks make each record's sync a data flush, not a metadata update too.
     // Where preallocation is refused (a file size limit, a filesystem without it), the file
