@@ -250,6 +250,12 @@ impl Member {
         }
     }
 
+    /// The process id while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         self.poll_exit();

@@ -242,7 +242,7 @@ fn measure(
     shape: ClusterShape,
     load: Shape,
     workload: &Workload,
-) -> Result<Report, String> {
+) -> Result<(Report, f64), String> {
     let config = match shape {
         ClusterShape::One => ClusterConfig::new(1),
         ClusterShape::ThreeTls => ClusterConfig::three_tls(),
@@ -250,9 +250,40 @@ fn measure(
     let cluster = Cluster::start(binary, config).map_err(|e| e.to_string())?;
     let tls = cluster.client_tls().map(|t| (t.ca, t.cert));
     let target = Target { endpoints: cluster.client_urls(), tls };
+    let cpu_before = cluster_cpu_seconds(&cluster);
     let report = runtime.block_on(load::run(&target, load, workload));
+    let cpu = cluster_cpu_seconds(&cluster) - cpu_before;
     drop(cluster);
-    report
+    report.map(|report| (report, cpu))
+}
+
+/// CPU time (user + system, every thread) the cluster's processes used so far, in seconds,
+/// from `/proc/<pid>/stat`.
+fn cluster_cpu_seconds(cluster: &Cluster) -> f64 {
+    let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
+    let ticks: u64 = cluster
+        .members()
+        .iter()
+        .filter_map(|m| m.pid())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command name (which may hold spaces) start after its `)`.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
+            fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+                + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        })
+        .sum();
+    ticks as f64 / ticks_per_second
+}
+
+/// Server CPU per successful request, in microseconds.
+fn cpu_us_per_request(summary: &Summary, cpu_seconds: f64) -> f64 {
+    if summary.requests == 0 {
+        return f64::NAN;
+    }
+    cpu_seconds * 1e6 / summary.requests as f64
 }
 
 fn median(mut values: Vec<Summary>) -> Summary {
@@ -293,12 +324,24 @@ fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> 
     let load = shape_of(cli);
     let rounds = args.rounds.max(1);
     let (mut base_runs, mut server_runs) = (Vec::new(), Vec::new());
+    let (mut base_cpu, mut server_cpu) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        base_runs.push(measure(runtime, &baseline, args.shape, load, &workload)?.summary());
+        let (mut report, cpu) = measure(runtime, &baseline, args.shape, load, &workload)?;
+        let summary = report.summary();
+        base_cpu.push(cpu_us_per_request(&summary, cpu));
+        base_runs.push(summary);
         if let Some(server) = &server {
-            server_runs.push(measure(runtime, server, args.shape, load, &workload)?.summary());
+            let (mut report, cpu) = measure(runtime, server, args.shape, load, &workload)?;
+            let summary = report.summary();
+            server_cpu.push(cpu_us_per_request(&summary, cpu));
+            server_runs.push(summary);
         }
     }
+    let median_of = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (base_cpu_us, server_cpu_us) = (median_of(base_cpu), median_of(server_cpu));
     let base_qps: Vec<f64> = base_runs.iter().map(|s| s.qps).collect();
     let server_qps: Vec<f64> = server_runs.iter().map(|s| s.qps).collect();
     let base = median(base_runs);
@@ -308,10 +351,12 @@ fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> 
         let mut json = serde_json::json!({
             "workload": workload.name(), "shape": args.shape.label(), "rounds": rounds,
             "clients": load.clients, "conns": load.conns, "total": load.total,
-            "baseline": {"binary": baseline.path, "median": summary_json(&base), "qps_per_round": base_qps},
+            "baseline": {"binary": baseline.path, "median": summary_json(&base), "qps_per_round": base_qps,
+                "cpu_us_per_request": base_cpu_us},
         });
         if let (Some(server), Some(other)) = (&server, &other) {
-            json["server"] = serde_json::json!({"binary": server.path, "median": summary_json(other), "qps_per_round": server_qps});
+            json["server"] = serde_json::json!({"binary": server.path, "median": summary_json(other), "qps_per_round": server_qps,
+                "cpu_us_per_request": server_cpu_us});
             json["ratio_server_over_baseline"] = serde_json::json!({"qps": ratio(other.qps, base.qps),
                 "p50": ratio(other.p50_ms, base.p50_ms), "p99": ratio(other.p99_ms, base.p99_ms),
                 "p99_9": ratio(other.p999_ms, base.p999_ms)});
@@ -330,10 +375,12 @@ fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> 
         "", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors"
     );
     print_row(&baseline.path.display().to_string(), &base);
-    println!("  req/s per round: {base_qps:.0?}");
+    println!("  req/s per round: {base_qps:.0?}; server CPU per request {base_cpu_us:.1} µs");
     if let (Some(server), Some(other)) = (&server, &other) {
         print_row(&server.path.display().to_string(), other);
-        println!("  req/s per round: {server_qps:.0?}");
+        println!(
+            "  req/s per round: {server_qps:.0?}; server CPU per request {server_cpu_us:.1} µs"
+        );
         println!(
             "{:<32} {:>10.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             "ratio server/baseline",
@@ -342,6 +389,10 @@ fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> 
             ratio(other.p90_ms, base.p90_ms),
             ratio(other.p99_ms, base.p99_ms),
             ratio(other.p999_ms, base.p999_ms)
+        );
+        println!(
+            "server CPU per request (all members, median round): ratio {:.2}",
+            ratio(server_cpu_us, base_cpu_us)
         );
     }
     Ok(())
