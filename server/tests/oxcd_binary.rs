@@ -276,8 +276,9 @@ fn a_full_disk_refuses_writes_keeps_serving_reads_and_recovers() {
     drop(o);
 }
 
-/// A write is acknowledged once it is in the write-ahead log; LMDB takes it up to 100 ms later.
-/// Killing the member in between loses nothing: the restart replays the log.
+/// Killing the member right after its last acknowledged put loses nothing. (With the
+/// write-ahead log enabled in the driver, the last puts are then only in the log and the
+/// restart replays it; the test was checked to fail with the replay disabled.)
 #[test]
 fn acknowledged_writes_survive_kill_9_before_lmdb_holds_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,18 +10,16 @@
 //!    client requests and stream messages, finished password jobs, timer expiry.
 //! 3. Drain `Node::poll_output`. Replies and watch responses go to the transport; every
 //!    `Persist` of the drain is concatenated (in id order) into one batch for the storage
-//!    writer ([`writer`]): its log thread appends batches to the write-ahead log (one
-//!    `fdatasync`, merging those that queue meanwhile; none for batches the core marks
-//!    `sync: false`), and its store thread commits them to LMDB every 100 ms. When a batch is
-//!    in the log the loop calls `handle_logged(highest id)` and sends its `then_send`
-//!    messages (a `sync: false` batch with nothing unlogged before it is confirmed at once);
-//!    when LMDB holds it, `handle_persisted`. The loop never waits for the disk.
+//!    writer thread ([`writer`]), which commits batches in order (merging those that queue
+//!    while an fsync runs: one transaction, one fsync). When it reports a batch durable, the
+//!    loop calls `handle_persisted(highest id)`, sends the batch's `then_send` messages and
+//!    drains again. The loop never waits for the disk.
 //! 4. Let the transport write what was answered; repeat 2–4 while that produced more input.
 //!
 //! A full disk does not stop the member: the writer retries the commit every second, the Node
 //! is told (`handle_storage_full`) and refuses growing writes with NOSPACE, reads go on.
 //!
-//! Threads besides the loop: the storage writer's two, the bcrypt pool ([`passwords`]) and, while
+//! Threads besides the loop: the storage writer, the bcrypt pool ([`passwords`]) and, while
 //! they run, one thread per `Maintenance.Snapshot` and one for `Defragment` ([`workers`]).
 //!
 //! # Shutdown
@@ -54,7 +52,7 @@ use oxcd_core::node::{
 use oxcd_core::{Instant, NodeId};
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_storage_lmdb::{LmdbStorage, WriteError};
-use writer::{Committed, Stage, StorageWriter};
+use writer::{Committed, StorageWriter};
 
 use crate::peer::{PeerTransport, PeerTransportConfig};
 use crate::transport::{ClientTransport, ListenUrl, TransportConfig};
@@ -278,8 +276,8 @@ pub struct Driver {
     counters: Counters,
     /// Commits persist batches off the loop.
     writer: StorageWriter,
-    /// The stages of the writer that found the disk full and are retrying.
-    disk_full: Vec<Stage>,
+    /// The writer found the disk full and is retrying.
+    disk_full: bool,
     /// Persists handed to the writer, with the messages that wait for them, oldest first.
     unconfirmed: VecDeque<(PersistId, Vec<(NodeId, PeerMessage)>)>,
 }
@@ -349,7 +347,7 @@ impl Driver {
         );
         let writer = StorageWriter::start(storage.clone(), waker.clone())?;
         Ok(Driver {
-            workers: Workers::new(storage.clone(), writer.progress(), waker.clone()),
+            workers: Workers::new(storage.clone(), waker.clone()),
             poll,
             waker,
             stop: Arc::new(AtomicBool::new(false)),
@@ -365,7 +363,7 @@ impl Driver {
             members: Vec::new(),
             phase: Phase::Running,
             writer,
-            disk_full: Vec::new(),
+            disk_full: false,
             unconfirmed: VecDeque::new(),
             stop_reason: None,
             next_size_at: epoch,
@@ -534,11 +532,9 @@ impl Driver {
             let mut batch = WriteBatch::default();
             let mut highest: Option<PersistId> = None;
             let mut then_send = Vec::new();
-            let mut sync = false;
             while let Some(output) = self.node.poll_output() {
                 match output {
-                    Output::Persist { id, batch: mut b, then_send: mut sends, sync: must } => {
-                        sync |= must;
+                    Output::Persist { id, batch: mut b, then_send: mut sends, .. } => {
                         assert!(highest.is_none_or(|h| h < id), "persists come in id order");
                         batch.append(&mut b);
                         then_send.append(&mut sends);
@@ -562,18 +558,8 @@ impl Driver {
                 }
             }
             if let Some(highest) = highest {
-                // The writer threads write it; the loop goes on meanwhile. A batch that need
-                // not be synced is as good as logged once everything before it is: its
-                // messages leave now, without a round trip through the log thread.
-                let logged_now = !sync && self.unconfirmed.is_empty();
-                self.writer.submit(highest, batch, sync, !logged_now);
-                if logged_now {
-                    self.node.handle_logged(self.clock.core(now), highest);
-                    for (to, message) in then_send {
-                        self.send_peer(to, &message);
-                    }
-                    continue;
-                }
+                // The writer thread commits it; the loop goes on meanwhile.
+                self.writer.submit(highest, batch);
                 self.unconfirmed.push_back((highest, then_send));
             }
             if !self.take_commits(now)? {
@@ -585,27 +571,23 @@ impl Driver {
     /// Confirms what the writer made durable and sends what waited for it. True when
     /// something was confirmed (the Node may have more output).
     fn take_commits(&mut self, now: StdInstant) -> Result<bool, DriverError> {
-        let (mut logged, mut stored) = (None, None);
+        let mut confirmed = None;
         while let Some(report) = self.writer.poll() {
             match report {
-                Committed::Logged(id) => {
-                    logged = Some(id);
-                    self.disk_has_room(now, Stage::Log);
-                }
-                Committed::Stored(id) => {
-                    // One report per LMDB write transaction (batches queued meanwhile merge).
+                Committed::Upto(id) => {
+                    // One report per write transaction (batches queued meanwhile merge).
                     self.counters.commits += 1;
-                    stored = Some(id);
-                    self.disk_has_room(now, Stage::Store);
+                    confirmed = Some(id);
+                    if self.disk_full {
+                        self.disk_full = false;
+                        tracing::warn!("the disk has room again; writes resume once the NOSPACE alarm is disarmed");
+                        self.node.handle_storage_full(self.clock.core(now), false);
+                    }
                 }
-                Committed::DiskFull(stage, e) => {
-                    tracing::error!(error = %e, "disk full: refusing writes and raising the NOSPACE alarm; retrying every second");
-                    if self.disk_full.is_empty() {
-                        self.node.handle_storage_full(self.clock.core(now), true);
-                    }
-                    if !self.disk_full.contains(&stage) {
-                        self.disk_full.push(stage);
-                    }
+                Committed::DiskFull(e) => {
+                    tracing::error!(error = %e, "disk full: refusing writes and raising the NOSPACE alarm; retrying the commit every second");
+                    self.disk_full = true;
+                    self.node.handle_storage_full(self.clock.core(now), true);
                 }
                 Committed::Failed(e) => {
                     tracing::error!(error = %e, "failed to persist; stopping the member");
@@ -613,37 +595,17 @@ impl Driver {
                 }
             }
         }
-        if logged.is_none() && stored.is_none() {
-            return Ok(false);
-        }
+        let Some(upto) = confirmed else { return Ok(false) };
         // Answers given so far leave before anything else.
         self.client.handle_wake(now);
-        let core_now = self.clock.core(StdInstant::now());
-        if let Some(upto) = logged {
-            self.node.handle_logged(core_now, upto);
-            while self.unconfirmed.front().is_some_and(|(id, _)| *id <= upto) {
-                let (_, sends) = self.unconfirmed.pop_front().expect("checked");
-                for (to, message) in sends {
-                    self.send_peer(to, &message);
-                }
+        self.node.handle_persisted(self.clock.core(StdInstant::now()), upto);
+        while self.unconfirmed.front().is_some_and(|(id, _)| *id <= upto) {
+            let (_, sends) = self.unconfirmed.pop_front().expect("checked");
+            for (to, message) in sends {
+                self.send_peer(to, &message);
             }
         }
-        if let Some(upto) = stored {
-            self.node.handle_persisted(core_now, upto);
-        }
         Ok(true)
-    }
-
-    /// A stage wrote again: if it was the one that found the disk full, writes resume.
-    fn disk_has_room(&mut self, now: StdInstant, stage: Stage) {
-        let was_full = !self.disk_full.is_empty();
-        self.disk_full.retain(|s| *s != stage);
-        if was_full && self.disk_full.is_empty() {
-            tracing::warn!(
-                "the disk has room again; writes resume once the NOSPACE alarm is disarmed"
-            );
-            self.node.handle_storage_full(self.clock.core(now), false);
-        }
     }
 
     fn send_peer(&mut self, to: NodeId, message: &oxcd_core::node::PeerMessage) {

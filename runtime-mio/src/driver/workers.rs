@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
 
 use mio::Waker;
 use oxcd_proto::etcdserverpb as pb;
@@ -15,8 +14,6 @@ use oxcd_proto::json;
 use oxcd_proto::service::Method;
 use oxcd_storage_lmdb::bbolt::{plan_bbolt_snapshot, write_planned_bbolt_snapshot};
 use oxcd_storage_lmdb::LmdbStorage;
-
-use super::writer::Progress;
 use prost::Message;
 
 use super::Driver;
@@ -25,8 +22,6 @@ use crate::transport::{CallId, ClientTransport, GrpcStatus, SendStatus};
 
 /// etcd's snapshot message size.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
-/// How long a snapshot waits for LMDB to take what the write-ahead log holds.
-const SNAPSHOT_CATCH_UP_MAX: Duration = Duration::from_secs(10);
 /// Chunks buffered between a snapshot thread and the loop.
 const SNAPSHOT_CHANNEL_CHUNKS: usize = 8;
 /// Snapshots streaming at once.
@@ -94,8 +89,6 @@ struct SnapshotJob {
 /// Snapshot and defragment jobs in flight.
 pub(crate) struct Workers {
     storage: LmdbStorage,
-    /// A snapshot waits until LMDB holds every write handed to the writer.
-    progress: Arc<Progress>,
     waker: Arc<Waker>,
     snapshots: BTreeMap<CallId, SnapshotJob>,
     defrag: Option<Receiver<Result<(), String>>>,
@@ -103,10 +96,9 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    pub(crate) fn new(storage: LmdbStorage, progress: Arc<Progress>, waker: Arc<Waker>) -> Self {
+    pub(crate) fn new(storage: LmdbStorage, waker: Arc<Waker>) -> Self {
         Workers {
             storage,
-            progress,
             waker,
             snapshots: BTreeMap::new(),
             defrag: None,
@@ -128,7 +120,6 @@ impl Workers {
                 }
                 let (tx, rx) = mpsc::sync_channel(SNAPSHOT_CHANNEL_CHUNKS);
                 let storage = self.storage.clone();
-                let progress = self.progress.clone();
                 let waker = self.waker.clone();
                 let estimate_bytes = self.storage.size_in_use_bytes();
                 let spawned =
@@ -136,11 +127,6 @@ impl Workers {
                         let mut w = ChunkWriter { tx, buf: Vec::new(), waker };
                         // etcd's format (a bbolt file and its SHA-256), so `etcdctl
                         // snapshot status/restore` read what `snapshot save` stored.
-                        // Everything acknowledged so far is in the snapshot, like etcd's
-                        // commit of its pending batch before one.
-                        if !progress.wait_stored(SNAPSHOT_CATCH_UP_MAX) {
-                            tracing::warn!("LMDB lags the write-ahead log; the snapshot may miss the latest writes");
-                        }
                         let view = storage.snapshot_view();
                         let written = plan_bbolt_snapshot(&view).and_then(|plan| {
                             let _ = w.tx.send(Chunk::Size(plan.total_bytes()));
