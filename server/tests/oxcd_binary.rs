@@ -280,7 +280,7 @@ fn a_full_disk_refuses_writes_keeps_serving_reads_and_recovers() {
 /// write-ahead log enabled in the driver, the last puts are then only in the log and the
 /// restart replays it; the test was checked to fail with the replay disabled.)
 #[test]
-fn acknowledged_writes_survive_kill_9_before_lmdb_holds_them() {
+fn acknowledged_writes_survive_kill_9_right_after_the_last_put() {
     let dir = tempfile::tempdir().unwrap();
     let (port, peer_port) = (free_port(), free_port());
     let mut o = start(dir.path(), port, peer_port);

@@ -489,11 +489,7 @@ impl LmdbStorage {
         if batch.is_empty() {
             return Ok(());
         }
-        self.check_keys(batch)?;
-        let mut writer = self.writer();
-        self.commit(batch.size_bytes(), &mut |store, wtxn| store.apply(wtxn, &batch.ops))?;
-        self.journal(&mut writer, batch);
-        Ok(())
+        self.write_batches(std::slice::from_ref(batch), None)
     }
 
     /// Like [`LmdbStorage::write_batch`] for batches, in order, that are already durable in
@@ -503,6 +499,16 @@ impl LmdbStorage {
     /// # Errors
     /// As [`LmdbStorage::write_batch`].
     pub fn write_logged(&self, batches: &[WriteBatch], seq: u64) -> Result<(), WriteError> {
+        self.write_batches(batches, Some(seq))
+    }
+
+    /// One transaction for `batches`, recording `checkpoint` when given; journaled for a
+    /// running defragmentation.
+    fn write_batches(
+        &self,
+        batches: &[WriteBatch],
+        checkpoint: Option<u64>,
+    ) -> Result<(), WriteError> {
         for batch in batches {
             self.check_keys(batch)?;
         }
@@ -512,13 +518,18 @@ impl LmdbStorage {
             for batch in batches {
                 store.apply(wtxn, &batch.ops)?;
             }
-            format::write_checkpoint(store.dbs.format, wtxn, seq)
+            match checkpoint {
+                Some(seq) => format::write_checkpoint(store.dbs.format, wtxn, seq),
+                None => Ok(()),
+            }
         })?;
         for batch in batches {
             self.journal(&mut writer, batch);
         }
         drop(writer);
-        self.set_checkpoint(seq);
+        if let Some(seq) = checkpoint {
+            self.set_checkpoint(seq);
+        }
         Ok(())
     }
 

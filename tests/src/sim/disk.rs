@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// The longest wait between a write being logged and the store holding it (drawn uniformly
-/// from zero; the production runtime commits to LMDB every 100 ms).
+/// from zero; the log-based driver committed to LMDB every 100 ms).
 pub const STORE_LAG_MAX: Duration = Duration::from_millis(150);
 
 /// How long fsyncs take.

@@ -119,7 +119,7 @@ pub struct SimConfig {
     /// nemesis's, probes' and scenario calls' [`ADMIN_USER`] (root). Off: no identity.
     pub auth: bool,
     /// Confirm a `Persist` that installs a snapshot with `handle_logged` as soon as the disk
-    /// logged it, as the production runtime does (the default). Off, its `handle_logged` and
+    /// logged it, as a log-based runtime may (the default). Off, its `handle_logged` and
     /// every later one's wait until the store holds it (a runtime may do either: the Node holds
     /// Raft back at an install until `handle_persisted`; before it did, the early confirmation
     /// broke state-machine safety, e.g. `sim_snapshots` seeds 18 and 22).

@@ -43,7 +43,7 @@ impl Sim {
                 self.schedule_store(id);
             }
             Submitted::Logged => {
-                // As the runtime does: nothing before it waits for the log, so it
+                // As a log-based runtime may: nothing before it waits for the log, so it
                 // counts as logged now; the next synced write's fsync covers it.
                 self.trace.record(now, || format!("m{id} logged persist {} unsynced", pid.0));
                 if let Some(node) = slot.node.as_mut() {
